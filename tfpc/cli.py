@@ -1,0 +1,66 @@
+"""Plumbing shared by the absl binaries in bin/.
+
+Import this before TensorFlow: it quiets TF's C++ logging. `run(main)` parses
+flags and runs `main`; any tfpc error, bad flag or unreadable file ends the
+program with exit status 2 and one line on stderr, never a traceback (set
+TFPC_DEBUG=1 to see one). Unexpected errors exit 1, also in one line.
+"""
+
+import os
+import sys
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+from absl import logging
+
+from tfpc import errors  # pylint: disable=g-import-not-at-top
+from tfpc import image as image_lib
+
+USAGE_ERROR = 2
+
+
+def _program():
+  return os.path.basename(sys.argv[0])
+
+
+def fail(message, status=USAGE_ERROR):
+  print(f"{_program()}: error: {message}", file=sys.stderr)
+  sys.exit(status)
+
+
+def _show_warning(message, category, *args, **kwargs):
+  del args, kwargs
+  if issubclass(category, image_lib.ImageConversionWarning):
+    print(f"{_program()}: warning: {message}", file=sys.stderr)
+
+
+def _parse_flags(argv):
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    fail(str(e).splitlines()[0])
+
+
+def run(main):
+  """Runs an absl `main(argv)` with tfpc's error handling."""
+
+  def guarded_main(argv):
+    if not flags.FLAGS["verbosity"].present:
+      logging.set_verbosity(logging.ERROR)
+    warnings.showwarning = _show_warning
+    try:
+      main(argv)
+    except errors.TfpcError as e:
+      fail(e)
+    except KeyboardInterrupt:
+      fail("interrupted", 130)
+    except Exception as e:  # pylint: disable=broad-except
+      if os.environ.get("TFPC_DEBUG"):
+        raise
+      fail(f"internal error: {type(e).__name__}: {e} (TFPC_DEBUG=1 shows "
+           "the traceback)", 1)
+
+  app.run(guarded_main, flags_parser=_parse_flags)

@@ -1,0 +1,66 @@
+"""Images to `.tfpc` bytes and back, with a loaded `zoo.CodecModel`."""
+
+import collections
+
+from tfpc import bitstream
+from tfpc import errors
+from tfpc import image as image_lib
+from tfpc import zoo
+
+Decoded = collections.namedtuple("Decoded", "pixels grayscale model")
+
+
+def encode(model, pixels, grayscale=False):
+  """Compresses uint8 RGB pixels [H, W, 3] to the bytes of a `.tfpc` file."""
+  height, width = pixels.shape[:2]
+  if pixels.ndim != 3 or pixels.shape[2] != 3 or not height or not width:
+    raise errors.ImageReadError(f"expected [H, W, 3] pixels, got {pixels.shape}")
+  return bitstream.pack(model.model_id, height, width, model.encode(pixels),
+                        grayscale)
+
+
+def decode(data, model=None, max_side=bitstream.DEFAULT_MAX_SIDE):
+  """Decodes `.tfpc` bytes; without a model, finds the one that wrote them."""
+  container = bitstream.unpack(
+      data, model.model_id if model is not None else None, max_side)
+  if model is None:
+    path = zoo.find_by_model_id(container.model_id)
+    if path is None:
+      raise errors.WrongModelError(
+          f"file was written by model {container.model_id.hex()}, which is "
+          f"not in {zoo.MODEL_ROOT}; pass the model that wrote it")
+    model = zoo.CodecModel(path)
+  if len(container.strings) != model.num_strings:
+    raise errors.CorruptedFileError(
+        f"{len(container.strings)} strings, model expects {model.num_strings}")
+  pixels = model.decode(container.strings, container.height, container.width)
+  return Decoded(pixels, container.grayscale, model)
+
+
+def compress_file(input_path, output_path, model):
+  """Reads an image, writes its `.tfpc` file; returns (pixels, file bytes)."""
+  loaded = image_lib.read_image(input_path)
+  data = encode(model, loaded.pixels, loaded.grayscale)
+  _write_bytes(output_path, data)
+  return loaded, data
+
+
+def decompress_file(input_path, output_path, model=None,
+                    max_side=bitstream.DEFAULT_MAX_SIDE):
+  """Reads a `.tfpc` file, writes the reconstructed image; returns `Decoded`."""
+  try:
+    with open(input_path, "rb") as f:
+      data = f.read()
+  except OSError as e:
+    raise errors.BitstreamError(f"{input_path}: cannot read ({e.strerror})") from None
+  decoded = decode(data, model, max_side)
+  image_lib.write_image(output_path, decoded.pixels, decoded.grayscale)
+  return decoded
+
+
+def _write_bytes(path, data):
+  try:
+    with open(path, "wb") as f:
+      f.write(data)
+  except OSError as e:
+    raise errors.TfpcError(f"{path}: cannot write ({e.strerror})") from None

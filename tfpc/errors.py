@@ -1,0 +1,45 @@
+"""Exceptions raised by tfpc. Every one carries a one-line, user-facing reason."""
+
+
+class TfpcError(Exception):
+  """Base class of all tfpc errors."""
+
+
+class ImageReadError(TfpcError):
+  """An input image is missing, unreadable or of a kind tfpc refuses."""
+
+
+class ModelError(TfpcError):
+  """A model directory is missing, incomplete or inconsistent."""
+
+
+class BitstreamError(TfpcError):
+  """A `.tfpc` file cannot be decoded."""
+
+
+class EmptyFileError(BitstreamError):
+  """The file holds no bytes."""
+
+
+class NotATfpcFileError(BitstreamError):
+  """The file does not start with the `.tfpc` magic bytes."""
+
+
+class UnsupportedVersionError(BitstreamError):
+  """The file was written by a newer format version than this reader knows."""
+
+
+class TruncatedFileError(BitstreamError):
+  """The file ends before its header says it should."""
+
+
+class CorruptedFileError(BitstreamError):
+  """The checksum or a header field does not hold."""
+
+
+class ImageTooLargeError(BitstreamError):
+  """The header claims an image larger than the configured limit."""
+
+
+class WrongModelError(BitstreamError):
+  """The file was written by another model than the one asked to decode it."""

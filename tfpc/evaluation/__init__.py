@@ -1,0 +1,1 @@
+"""Evaluation: conventional codecs, rate-distortion points, comparisons."""

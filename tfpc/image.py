@@ -1,0 +1,94 @@
+"""Reading any common image as 8-bit RGB, and writing reconstructions.
+
+Conversion rule (documented in README, "Input images"):
+  * Formats: whatever Pillow reads (PNG, JPEG, BMP, PPM/PGM, TIFF, WebP, GIF...).
+    Multi-frame files: the first frame, with a warning. EXIF orientation applied.
+  * RGB stays RGB. CMYK, YCbCr, LAB, HSV, P (palette) convert to RGB by Pillow.
+  * Alpha (RGBA, LA, PA, palette transparency) is dropped with a warning: the
+    colour channels are coded as they are, not composited.
+  * Grayscale (1, L, LA, I, I;16) is replicated to three channels and flagged;
+    the decoder writes such images back as 8-bit grayscale.
+  * 16-bit samples keep their high byte (v // 256), as Pillow itself does for
+    16-bit RGB PNGs; 32-bit integer images are read as 16-bit (clipped).
+  * 32-bit float images are refused (their range is not defined).
+  * Images wider or taller than `max_side` are refused before decoding.
+"""
+
+import collections
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from tfpc import errors
+
+DEFAULT_MAX_SIDE = 16384
+
+LoadedImage = collections.namedtuple("LoadedImage", "pixels grayscale mode")
+
+
+class ImageConversionWarning(UserWarning):
+  """Information was lost while converting an input image to 8-bit RGB."""
+
+
+_GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N"}
+_ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
+
+
+def to_rgb8(img, name="image"):
+  """Converts a Pillow image to (uint8 [H, W, 3], grayscale flag)."""
+  mode = img.mode
+  if mode == "F":
+    raise errors.ImageReadError(
+        f"{name}: 32-bit float images are not supported (undefined range)")
+  if mode in _ALPHA_MODES or (mode == "P" and "transparency" in img.info):
+    warnings.warn(f"{name}: alpha channel dropped", ImageConversionWarning)
+  grayscale = mode in _GRAY_MODES
+  if mode.startswith("I"):
+    gray = np.asarray(img).astype(np.int64)
+    gray = (np.clip(gray, 0, 65535) >> 8).astype(np.uint8)
+  elif grayscale:
+    gray = np.asarray(img.convert("L"))
+  else:
+    return np.asarray(img.convert("RGB")), False
+  return np.repeat(gray[..., None], 3, axis=-1), grayscale
+
+
+def read_image(path, max_side=DEFAULT_MAX_SIDE):
+  """Reads an image file as a `LoadedImage` (uint8 RGB pixels, flags)."""
+  try:
+    with Image.open(path) as img:
+      if max(img.size) > max_side:
+        raise errors.ImageReadError(
+            f"{path}: {img.size[0]}x{img.size[1]} exceeds the {max_side} px "
+            "limit")
+      if getattr(img, "n_frames", 1) > 1:
+        warnings.warn(f"{path}: {img.n_frames} frames, coding the first",
+                      ImageConversionWarning)
+      img.load()
+      mode = img.mode
+      img = ImageOps.exif_transpose(img)
+      pixels, grayscale = to_rgb8(img, path)
+  except errors.ImageReadError:
+    raise
+  except FileNotFoundError:
+    raise errors.ImageReadError(f"{path}: no such file") from None
+  except IsADirectoryError:
+    raise errors.ImageReadError(f"{path}: is a directory") from None
+  except (UnidentifiedImageError, Image.DecompressionBombError, OSError,
+          ValueError, SyntaxError) as e:
+    raise errors.ImageReadError(f"{path}: not a readable image ({e})") from None
+  return LoadedImage(np.ascontiguousarray(pixels), grayscale, mode)
+
+
+def write_image(path, pixels, grayscale=False):
+  """Writes uint8 RGB pixels (as 8-bit gray if `grayscale`); format by suffix."""
+  img = Image.fromarray(np.asarray(pixels, np.uint8))
+  if grayscale:
+    img = img.convert("L")
+  suffix = os.path.splitext(path)[1].lower()
+  try:
+    img.save(path, format=None if suffix else "PNG")
+  except (OSError, ValueError, KeyError) as e:
+    raise errors.ImageReadError(f"{path}: cannot write image ({e})") from None

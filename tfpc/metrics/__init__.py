@@ -1,0 +1,33 @@
+"""Full-reference quality metrics, named by string.
+
+`compute(name, reference, distorted)` takes uint8 or float arrays in [0, 255],
+[H, W, 3] or [N, H, W, 3], and returns one float64 score per image ([N], or a
+scalar for a single image). The TF functions in `fullref` are differentiable.
+"""
+
+import numpy as np
+
+from tfpc.metrics import fullref
+
+_TF_METRICS = {"psnr": fullref.psnr, "ssim": fullref.ssim,
+               "msssim": fullref.msssim}
+NAMES = tuple(_TF_METRICS)
+
+
+def compute(name, reference, distorted):
+  """Scores of `distorted` against `reference` under metric `name`."""
+  if name not in _TF_METRICS:
+    raise ValueError(f"unknown metric {name!r}; known: {sorted(_TF_METRICS)}")
+  reference, distorted = np.asarray(reference), np.asarray(distorted)
+  if reference.shape != distorted.shape:
+    raise ValueError(
+        f"shape mismatch: {reference.shape} vs {distorted.shape}")
+  single = reference.ndim == 3
+  if single:
+    reference, distorted = reference[None], distorted[None]
+  if reference.ndim != 4 or reference.shape[-1] != 3:
+    raise ValueError(f"expected [N, H, W, 3] images, got {reference.shape}")
+  scores = _TF_METRICS[name](reference.astype(np.float32),
+                             distorted.astype(np.float32)).numpy()
+  scores = scores.astype(np.float64)
+  return scores[0] if single else scores
