@@ -15,7 +15,8 @@ setuptools.setup(
     description="Perceptually optimized learned image compression on TF 2.",
     python_requires="==3.11.*",
     packages=setuptools.find_packages(include=["tfpc", "tfpc.*"]),
-    scripts=["bin/tfpc_compress", "bin/tfpc_decompress", "bin/tfpc_demo"],
+    scripts=["bin/tfpc_compress", "bin/tfpc_decompress", "bin/tfpc_demo",
+             "bin/tfpc_export"],
     install_requires=[
         "tensorflow==2.14.1",
         "tensorflow-compression==2.14.1",

@@ -105,3 +105,23 @@ class CodecModel:
 def load(spec=None, root=None):
   """Loads the codec-form model that `spec` names (default: the shipped one)."""
   return CodecModel(resolve(spec, root))
+
+
+def load_keras(spec=None, root=None):
+  """The exported model as a trainable Keras codec (for evaluation, tuning).
+
+  Weights come from the SavedModel's variables; range-coding tables are not
+  restored (call `prepare_for_coding` to rebuild them), so use `load` to code
+  files that other machines must decode.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfpc import codecs  # pylint: disable=g-import-not-at-top
+  path = resolve(spec, root)
+  codec = codecs.build_codec(read_metadata(path)["config"])
+  status = tf.train.Checkpoint(root=codec).read(
+      os.path.join(path, "variables", "variables"))
+  try:
+    status.assert_existing_objects_matched().expect_partial()
+  except AssertionError as e:
+    raise errors.ModelError(f"{path}: weights do not fit its config ({e})") from None
+  return codec

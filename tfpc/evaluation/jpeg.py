@@ -22,12 +22,8 @@ def bpp(data, pixels):
   return 8.0 * len(data) / (pixels.shape[0] * pixels.shape[1])
 
 
-def at_bpp(pixels, target_bpp, subsampling="4:2:0"):
-  """The JPEG quality (1..100) whose file size is closest to `target_bpp`.
-
-  Returns (quality, bytes, decoded pixels). File size grows with quality, so a
-  bisection finds the two qualities that bracket the target.
-  """
+def _bracket(pixels, target_bpp, subsampling):
+  """Qualities (low, high), high = low + 1, whose rates bracket the target."""
   low, high = 1, 100
   while high - low > 1:
     middle = (low + high) // 2
@@ -35,5 +31,29 @@ def at_bpp(pixels, target_bpp, subsampling="4:2:0"):
       low = middle
     else:
       high = middle
+  return low, high
+
+
+def at_bpp(pixels, target_bpp, subsampling="4:2:0"):
+  """The JPEG quality (1..100) whose file size is closest to `target_bpp`.
+
+  Returns (quality, bytes, decoded pixels). File size grows with quality, so a
+  bisection finds the two qualities that bracket the target.
+  """
+  low, high = _bracket(pixels, target_bpp, subsampling)
   candidates = [(q, *encode(pixels, q, subsampling)) for q in (low, high)]
   return min(candidates, key=lambda c: abs(bpp(c[1], pixels) - target_bpp))
+
+
+def psnr_at_bpp(pixels, target_bpp, subsampling="4:2:0"):
+  """JPEG's PSNR at exactly `target_bpp`, interpolated linearly in bpp between
+  the two bracketing qualities (clamped at quality 1 and 100)."""
+  from tfpc import metrics  # pylint: disable=g-import-not-at-top
+  points = []
+  for quality in _bracket(pixels, target_bpp, subsampling):
+    data, decoded = encode(pixels, quality, subsampling)
+    points.append((bpp(data, pixels),
+                   float(metrics.compute("psnr", pixels, decoded))))
+  (r0, p0), (r1, p1) = points
+  t = min(max((target_bpp - r0) / (r1 - r0), 0.0), 1.0) if r1 != r0 else 0.0
+  return p0 + t * (p1 - p0)

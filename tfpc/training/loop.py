@@ -164,3 +164,20 @@ class Trainer:
       for s, handler in previous.items():
         signal.signal(s, handler)
     return record
+
+
+def restore_codec(train_dir):
+  """The codec of a training run, with the weights of its latest checkpoint."""
+  from tfpc import codecs  # pylint: disable=g-import-not-at-top
+  try:
+    with open(os.path.join(train_dir, "config.json")) as f:
+      config = json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    raise errors.ModelError(f"{train_dir}: not a training run ({e})") from None
+  path = tf.train.latest_checkpoint(train_dir)
+  if path is None:
+    raise errors.ModelError(f"{train_dir}: no checkpoint yet")
+  codec = codecs.build_codec(config)
+  tf.train.Checkpoint(codec=codec).read(path).expect_partial()
+  step = int(os.path.basename(path).rsplit("-", 1)[-1])
+  return codec, step

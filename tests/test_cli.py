@@ -1,0 +1,95 @@
+"""The binaries as a user runs them: round trips, bpp, one-line errors."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import kodak_image, run_cli
+
+
+def assert_clean_failure(result, message):
+  assert result.returncode == 2, result.stderr
+  assert "Traceback" not in result.stderr
+  lines = [l for l in result.stderr.splitlines() if l.strip()]
+  assert len(lines) == 1, result.stderr
+  assert message in lines[0]
+
+
+def test_kodak_round_trip_with_shipped_model(tmp_path):
+  source = kodak_image()
+  tfpc_file, output = str(tmp_path / "k.tfpc"), str(tmp_path / "k.png")
+  result = run_cli("tfpc_compress", f"--input={source}",
+                   f"--output={tfpc_file}", "--verbose")
+  assert result.returncode == 0, result.stderr
+  size = os.path.getsize(tfpc_file)
+  bpp = 8 * size / (768 * 512)
+  assert f"{size} bytes, {bpp:.4f} bpp" in result.stdout
+  psnr = float(result.stdout.split("PSNR ")[1].split(" dB")[0])
+  assert psnr > 26
+  result = run_cli("tfpc_decompress", f"--input={tfpc_file}",
+                   f"--output={output}")
+  assert result.returncode == 0, result.stderr
+  with Image.open(output) as img, Image.open(source) as original:
+    assert img.size == original.size and img.mode == "RGB"
+
+
+def test_odd_sizes_and_grayscale_round_trip(tmp_path, photo):
+  for name, img in [("tiny.png", Image.fromarray(photo[:1, :1])),
+                    ("odd.bmp", Image.fromarray(photo[:17, :31])),
+                    ("gray.png", Image.fromarray(photo[:40, :50, 0]))]:
+    src = str(tmp_path / name)
+    img.save(src)
+    out = src + ".tfpc"
+    assert run_cli("tfpc_compress", f"--input={src}",
+                   f"--output={out}").returncode == 0
+    rec = str(tmp_path / (name + ".rec.png"))
+    result = run_cli("tfpc_decompress", f"--input={out}", f"--output={rec}",
+                     "--verbose")
+    assert result.returncode == 0, result.stderr
+    with Image.open(rec) as decoded:
+      assert decoded.size == img.size
+      assert decoded.mode == ("L" if name == "gray.png" else "RGB")
+
+
+@pytest.fixture(scope="module")
+def small_file(tmp_path_factory, photo):
+  folder = tmp_path_factory.mktemp("cli")
+  src = str(folder / "s.png")
+  Image.fromarray(photo[:64, :64]).save(src)
+  out = str(folder / "s.tfpc")
+  assert run_cli("tfpc_compress", f"--input={src}",
+                 f"--output={out}").returncode == 0
+  return out
+
+
+def test_decoder_errors_are_one_line(tmp_path, small_file):
+  data = open(small_file, "rb").read()
+  cases = {
+      "cut.tfpc": (data[:len(data) - 5], "file cut short"),
+      "flip.tfpc": (data[:-3] + bytes([data[-3] ^ 1]) + data[-2:],
+                    "checksum mismatch"),
+      "empty.tfpc": (b"", "empty file"),
+      "foreign.tfpc": (b"GIF89a" + bytes(30), "not a .tfpc file"),
+      "future.tfpc": (data[:4] + b"\x07" + data[5:], "newer than this reader"),
+  }
+  for name, (content, message) in cases.items():
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = run_cli("tfpc_decompress", f"--input={path}",
+                     f"--output={tmp_path / 'o.png'}")
+    assert_clean_failure(result, message)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_encoder_errors_are_one_line(tmp_path, small_file):
+  assert_clean_failure(
+      run_cli("tfpc_compress", f"--input={small_file}",
+              f"--output={tmp_path / 'x.tfpc'}"), "not a readable image")
+  assert_clean_failure(
+      run_cli("tfpc_compress", "--model=no-such-model",
+              f"--input={small_file}", f"--output={tmp_path / 'x.tfpc'}"),
+      "no model 'no-such-model'")
+  assert_clean_failure(run_cli("tfpc_compress", "--output=x.tfpc"),
+                       "--input")

@@ -1,0 +1,71 @@
+"""Export to TF Serving's layout, model ids, zoo resolution and loading."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfpc import codecs
+from tfpc import coding
+from tfpc import errors
+from tfpc import export
+from tfpc import zoo
+
+
+def test_layout_versions_and_no_overwrite(tmp_path):
+  codec = codecs.build_codec({"architecture": "bls2017", "num_filters": 4})
+  first = export.export_codec(codec, str(tmp_path), "m")
+  assert first.endswith(os.path.join("m", "1"))
+  assert os.path.exists(os.path.join(first, "saved_model.pb"))
+  with pytest.raises(errors.ModelError, match="exists"):
+    export.export_codec(codec, str(tmp_path), "m", version=1)
+  weight = codec.trainable_variables[0]
+  weight.assign_add(tf.ones_like(weight))
+  second = export.export_codec(codec, str(tmp_path), "m")
+  assert second.endswith(os.path.join("m", "2"))
+  assert sorted(os.listdir(tmp_path / "m")) == ["1", "2"]  # no temp folders
+  ids = [zoo.read_metadata(p)["model_id"] for p in (first, second)]
+  assert ids[0] != ids[1], "model id must change when weights change"
+  assert zoo.resolve("m", str(tmp_path)) == second
+  assert zoo.resolve(first) == first
+  assert zoo.find_by_model_id(bytes.fromhex(ids[0]), str(tmp_path)) == first
+
+
+def test_zoo_errors(tmp_path):
+  with pytest.raises(errors.ModelError, match="no model"):
+    zoo.resolve("missing", str(tmp_path))
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(errors.ModelError, match="no SavedModel"):
+    zoo.resolve("empty", str(tmp_path))
+
+
+def test_tampered_weights_are_detected(tiny_model_root, tmp_path):
+  import shutil  # pylint: disable=g-import-not-at-top
+  source = zoo.resolve("tiny-bls2017", tiny_model_root)
+  copy = str(tmp_path / "copy")
+  shutil.copytree(source, copy)
+  metadata = os.path.join(copy, export.METADATA_PATH)
+  text = open(metadata).read()
+  model_id = zoo.read_metadata(copy)["model_id"]
+  open(metadata, "w").write(text.replace(model_id, "00" * 8))
+  with pytest.raises(errors.ModelError, match="do not match"):
+    zoo.CodecModel(copy)
+
+
+def test_file_finds_its_model_without_being_told(tiny_model_root, tiny_models,
+                                                 photo, monkeypatch):
+  monkeypatch.setattr(zoo, "MODEL_ROOT", tiny_model_root)
+  data = coding.encode(tiny_models["bmshj2018"], photo[:40, :40])
+  decoded = coding.decode(data)
+  assert decoded.model.model_id == tiny_models["bmshj2018"].model_id
+  assert decoded.pixels.shape == (40, 40, 3)
+
+
+def test_keras_reload_codes_the_same_bytes(tiny_model_root, tiny_models):
+  codec = zoo.load_keras("tiny-bmshj2018", tiny_model_root)
+  codec.prepare_for_coding()
+  image = np.random.default_rng(0).integers(0, 256, (70, 90, 3), np.uint8)
+  strings, shape = codec.compress(image)
+  assert list(strings.numpy()) == tiny_models["bmshj2018"].encode(image)
+  assert list(shape.numpy()) == [70, 90]

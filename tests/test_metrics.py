@@ -1,0 +1,63 @@
+"""Full-reference metrics by name: values, shapes, small images."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfpc import metrics
+from tfpc.metrics import fullref
+
+
+def test_psnr_known_value():
+  a = np.zeros((1, 8, 8, 3), np.uint8)
+  b = np.full((1, 8, 8, 3), 16, np.uint8)  # MSE 256
+  assert metrics.compute("psnr", a, b)[0] == pytest.approx(
+      10 * np.log10(255**2 / 256))
+
+
+def test_batch_and_single_shapes(photo):
+  batch = np.stack([photo[:64, :64], photo[64:128, :64]])
+  for name in metrics.NAMES:
+    scores = metrics.compute(name, batch, 255 - batch)
+    assert scores.shape == (2,) and scores.dtype == np.float64
+    single = metrics.compute(name, batch[1], 255 - batch[1])
+    assert np.ndim(single) == 0 and single == pytest.approx(scores[1])
+
+
+def test_identical_images_score_perfectly(photo):
+  assert metrics.compute("ssim", photo, photo) == pytest.approx(1.0)
+  assert metrics.compute("msssim", photo, photo) == pytest.approx(1.0)
+  assert np.isinf(metrics.compute("psnr", photo, photo))
+
+
+def test_msssim_matches_tf_at_full_size(photo):
+  x = photo[None, :256, :256].astype(np.float32)
+  y = np.clip(x + 20 * np.sin(np.arange(256))[None, :, None, None], 0,
+              255).astype(np.float32)
+  expected = tf.image.ssim_multiscale(x, y, 255.0).numpy()
+  np.testing.assert_allclose(metrics.compute("msssim", x, y), expected,
+                             rtol=1e-5)
+
+
+@pytest.mark.parametrize("side,scales", [(176, 5), (175, 4), (88, 4), (87, 3),
+                                         (22, 2), (11, 1), (3, 1)])
+def test_msssim_scales_for_small_images(side, scales):
+  assert fullref.msssim_scales(side) == scales
+
+
+@pytest.mark.parametrize("side", [1, 5, 40, 100])
+def test_msssim_small_images_are_finite_and_ordered(photo, side):
+  x = photo[:side, :side]
+  mild = np.clip(x.astype(int) + 3, 0, 255).astype(np.uint8)
+  strong = 255 - x
+  m, s = (metrics.compute("msssim", x, d) for d in (mild, strong))
+  assert np.isfinite(m) and np.isfinite(s)
+  if side > 1:
+    assert m > s
+
+
+def test_errors():
+  with pytest.raises(ValueError, match="unknown metric"):
+    metrics.compute("nope", np.zeros((2, 2, 3)), np.zeros((2, 2, 3)))
+  with pytest.raises(ValueError, match="shape mismatch"):
+    metrics.compute("psnr", np.zeros((2, 2, 3)), np.zeros((2, 3, 3)))
