@@ -36,7 +36,7 @@ def test_msssim_matches_tf_at_full_size(photo):
               255).astype(np.float32)
   expected = tf.image.ssim_multiscale(x, y, 255.0).numpy()
   np.testing.assert_allclose(metrics.compute("msssim", x, y), expected,
-                             rtol=1e-5)
+                             rtol=1e-4)  # float32 rounding
 
 
 @pytest.mark.parametrize("side,scales", [(176, 5), (175, 4), (88, 4), (87, 3),
