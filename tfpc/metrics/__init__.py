@@ -8,16 +8,17 @@ scalar for a single image). The TF functions in `fullref` are differentiable.
 import numpy as np
 
 from tfpc.metrics import fullref
+from tfpc.metrics import vmaf as vmaf_lib
 
 _TF_METRICS = {"psnr": fullref.psnr, "ssim": fullref.ssim,
                "msssim": fullref.msssim}
-NAMES = tuple(_TF_METRICS)
+NAMES = tuple(_TF_METRICS) + ("vmaf",)
 
 
 def compute(name, reference, distorted):
   """Scores of `distorted` against `reference` under metric `name`."""
-  if name not in _TF_METRICS:
-    raise ValueError(f"unknown metric {name!r}; known: {sorted(_TF_METRICS)}")
+  if name not in NAMES:
+    raise ValueError(f"unknown metric {name!r}; known: {sorted(NAMES)}")
   reference, distorted = np.asarray(reference), np.asarray(distorted)
   if reference.shape != distorted.shape:
     raise ValueError(
@@ -27,6 +28,10 @@ def compute(name, reference, distorted):
     reference, distorted = reference[None], distorted[None]
   if reference.ndim != 4 or reference.shape[-1] != 3:
     raise ValueError(f"expected [N, H, W, 3] images, got {reference.shape}")
+  if name == "vmaf":
+    scores = vmaf_lib.vmaf(np.clip(np.round(reference), 0, 255).astype(np.uint8),
+                           np.clip(np.round(distorted), 0, 255).astype(np.uint8))
+    return scores[0] if single else scores
   scores = _TF_METRICS[name](reference.astype(np.float32),
                              distorted.astype(np.float32)).numpy()
   scores = scores.astype(np.float64)
