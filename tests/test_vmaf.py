@@ -196,3 +196,23 @@ def test_tf_op_under_mirrored_strategy_with_two_cpus():
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
   assert result.returncode == 0, result.stderr[-2000:]
   assert "OK" in result.stdout
+
+
+def test_tf_op_retries_once_then_returns_nan(pairs, tmp_path, monkeypatch):
+  refs, dists = pairs
+  x, x_hat = tf.constant(refs[:2], tf.float32), tf.constant(dists[:2],
+                                                            tf.float32)
+  flaky = tmp_path / "flaky_ffmpeg"
+  marker = tmp_path / "failed_once"
+  flaky.write_text(f"""#!/bin/sh
+if [ ! -e {marker} ]; then touch {marker}; echo boom >&2; exit 1; fi
+exec {vmaf_lib.ffmpeg_path()} "$@"
+""")
+  flaky.chmod(0o755)
+  monkeypatch.setenv("TFPC_FFMPEG", str(flaky))
+  np.testing.assert_allclose(vmaf_lib.vmaf_tf(x, x_hat).numpy(),
+                             vmaf_lib.vmaf(refs[:2], dists[:2]), atol=1e-4)
+  assert marker.exists()
+  monkeypatch.setenv("TFPC_FFMPEG", "/bin/false")
+  scores = vmaf_lib.vmaf_tf(x, x_hat)
+  assert scores.shape == (2,) and np.isnan(scores.numpy()).all()

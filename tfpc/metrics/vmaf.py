@@ -77,7 +77,7 @@ def _filter_graph(model, matrix, color_range, chroma, threads, log_path):
 
 
 def vmaf(reference, distorted, model="vmaf_v0.6.1", matrix="bt601",
-         color_range="tv", chroma="444", threads=2, features=False):
+         color_range="tv", chroma="444", threads=1, features=False):
   """VMAF of `distorted` against `reference`, one score per image.
 
   Args:
@@ -85,7 +85,8 @@ def vmaf(reference, distorted, model="vmaf_v0.6.1", matrix="bt601",
       sides of at least MIN_SIDE pixels.
     model: "vmaf_v0.6.1" or "vmaf_v0.6.1neg" (libvmaf built-in models).
     matrix, color_range, chroma: the RGB to YUV conversion (module docstring).
-    threads: libvmaf worker threads.
+    threads: libvmaf worker threads (1 is fastest for training-sized inputs
+      on 2 cores; see docs/results.md).
     features: also return libvmaf's elementary features per image.
 
   Returns:
@@ -135,14 +136,27 @@ def vmaf_tf(reference, distorted, **options):
   """VMAF as a TF op for tf.function training steps: float [N, H, W, 3] in
   [0, 255] (rounded and clipped to uint8, as codec outputs are) in, float32
   scores [N] out. Runs ffmpeg on the host CPU through `tf.py_function`; it has
-  no gradient (the result is wrapped in `tf.stop_gradient`)."""
+  no gradient (the result is wrapped in `tf.stop_gradient`).
+
+  A failed call is retried once; if it fails again the error is logged and
+  the scores are NaN, so that a training step's non-finite guard skips and
+  reports that update instead of the run crashing or training on garbage.
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from absl import logging  # pylint: disable=g-import-not-at-top
 
   def to_uint8(x):
     return tf.saturate_cast(tf.round(tf.stop_gradient(x)), tf.uint8)
 
   def score(ref, dis):
-    return np.asarray(vmaf(ref.numpy(), dis.numpy(), **options), np.float32)
+    for attempt in (1, 2):
+      try:
+        return np.asarray(vmaf(ref.numpy(), dis.numpy(), **options),
+                          np.float32).reshape(-1)
+      except VmafError as e:
+        logging.log(logging.WARNING if attempt == 1 else logging.ERROR,
+                    "VMAF attempt %d of 2 failed: %s", attempt, e)
+    return np.full(ref.shape[0], np.nan, np.float32)
 
   scores = tf.py_function(score, [to_uint8(reference), to_uint8(distorted)],
                           tf.float32)
