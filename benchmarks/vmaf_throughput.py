@@ -17,7 +17,7 @@ from tfpc import cli  # quiets TensorFlow
 import numpy as np
 from absl import flags
 
-from tfpc.metrics import vmaf as vmaf_lib
+from tfpc.metrics import libvmaf as vmaf_lib
 
 flags.DEFINE_integer("repeats", 10, "Timed calls per case (after a warm-up).")
 FLAGS = flags.FLAGS

@@ -14,7 +14,7 @@ from PIL import Image
 
 from conftest import KODAK, noisy
 from tfpc import metrics
-from tfpc.metrics import vmaf as vmaf_lib
+from tfpc.metrics import libvmaf as vmaf_lib
 
 
 def jpeg(pixels, quality):
@@ -169,7 +169,7 @@ import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from tfpc.metrics import vmaf as vmaf_lib
+from tfpc.metrics import libvmaf as vmaf_lib
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 rng = np.random.default_rng(0)
 refs = rng.integers(0, 256, (4, 32, 32, 3)).astype(np.uint8)
@@ -216,3 +216,11 @@ exec {vmaf_lib.ffmpeg_path()} "$@"
   monkeypatch.setenv("TFPC_FFMPEG", "/bin/false")
   scores = vmaf_lib.vmaf_tf(x, x_hat)
   assert scores.shape == (2,) and np.isnan(scores.numpy()).all()
+
+
+def test_package_level_names(pairs):
+  refs, dists = pairs
+  assert metrics.vmaf is vmaf_lib.vmaf and metrics.vmaf_tf is vmaf_lib.vmaf_tf
+  assert issubclass(metrics.VmafError, Exception)
+  assert float(metrics.vmaf(refs[0], dists[0])) == float(
+      vmaf_lib.vmaf(refs[0], dists[0]))

@@ -8,7 +8,7 @@ scalar for a single image). The TF functions in `fullref` are differentiable.
 import numpy as np
 
 from tfpc.metrics import fullref
-from tfpc.metrics import vmaf as vmaf_lib
+from tfpc.metrics.libvmaf import VmafError, vmaf, vmaf_tf
 
 _TF_METRICS = {"psnr": fullref.psnr, "ssim": fullref.ssim,
                "msssim": fullref.msssim}
@@ -29,8 +29,8 @@ def compute(name, reference, distorted):
   if reference.ndim != 4 or reference.shape[-1] != 3:
     raise ValueError(f"expected [N, H, W, 3] images, got {reference.shape}")
   if name == "vmaf":
-    scores = vmaf_lib.vmaf(np.clip(np.round(reference), 0, 255).astype(np.uint8),
-                           np.clip(np.round(distorted), 0, 255).astype(np.uint8))
+    scores = vmaf(np.clip(np.round(reference), 0, 255).astype(np.uint8),
+                  np.clip(np.round(distorted), 0, 255).astype(np.uint8))
     return scores[0] if single else scores
   scores = _TF_METRICS[name](reference.astype(np.float32),
                              distorted.astype(np.float32)).numpy()
