@@ -16,7 +16,8 @@ setuptools.setup(
     python_requires="==3.11.*",
     packages=setuptools.find_packages(include=["tfpc", "tfpc.*"]),
     scripts=["bin/tfpc_compress", "bin/tfpc_decompress", "bin/tfpc_demo",
-             "bin/tfpc_export"],
+             "bin/tfpc_export", "bin/tfpc_plot_scores",
+             "bin/tfpc_pretrain_proxy", "bin/tfpc_train"],
     install_requires=[
         "tensorflow==2.14.1",
         "tensorflow-compression==2.14.1",
@@ -28,6 +29,7 @@ setuptools.setup(
         "absl-py",
         "imageio-ffmpeg",
         "scikit-image",
+        "scipy",
         "tqdm",
         "matplotlib",
     ],

@@ -6,6 +6,7 @@ program with exit status 2 and one line on stderr, never a traceback (set
 TFPC_DEBUG=1 to see one). Unexpected errors exit 1, also in one line.
 """
 
+import dataclasses
 import os
 import sys
 import warnings
@@ -64,3 +65,20 @@ def run(main):
            "the traceback)", 1)
 
   app.run(guarded_main, flags_parser=_parse_flags)
+
+
+_DEFINE = {str: flags.DEFINE_string, int: flags.DEFINE_integer,
+           float: flags.DEFINE_float, bool: flags.DEFINE_bool}
+
+
+def define_flags(config_class, flag_values=flags.FLAGS):
+  """Defines one flag per field of a config dataclass (help from metadata)."""
+  for field in dataclasses.fields(config_class):
+    _DEFINE[field.type](field.name, field.default, field.metadata["help"],
+                        flag_values=flag_values)
+
+
+def config_from_flags(config_class, flag_values=flags.FLAGS):
+  """The config dataclass filled from the parsed flags."""
+  return config_class(**{field.name: flag_values[field.name].value
+                         for field in dataclasses.fields(config_class)})

@@ -9,6 +9,10 @@ class ImageReadError(TfpcError):
   """An input image is missing, unreadable or of a kind tfpc refuses."""
 
 
+class ConfigError(TfpcError):
+  """Settings that cannot work, alone or together."""
+
+
 class ModelError(TfpcError):
   """A model directory is missing, incomplete or inconsistent."""
 

@@ -1,28 +1,10 @@
 """Rate-distortion(-perception) objectives, composed from terms.
 
-An objective maps (x, codec outputs) to a dict of scalars whose `loss` entry is
-minimized; every other entry is logged.
+An objective maps (x, codec outputs) to a dict of scalars whose `loss` entry
+updates the codec; every other entry is logged. An objective that trains a
+network of its own besides the codec (ProxIQA's proxy) lists it in
+`auxiliary`: name -> (loss key, Keras model).
 """
 
-import tensorflow as tf
-
-
-def mse_255(x, x_hat):
-  """Mean squared error in [0, 255] units."""
-  return tf.reduce_mean(tf.math.squared_difference(x, x_hat))
-
-
-def psnr_from_mse(mse):
-  return 10.0 * tf.math.log(255.0**2 / mse) / tf.math.log(10.0)
-
-
-class RateDistortion:
-  """L = lambda * MSE + bpp, with MSE on [0, 255] (eq. 3-5 of ProxIQA)."""
-
-  def __init__(self, lmbda):
-    self.lmbda = lmbda
-
-  def __call__(self, x, outputs):
-    mse = mse_255(x, outputs["x_hat"])
-    return {"loss": self.lmbda * mse + outputs["bpp"], "bpp": outputs["bpp"],
-            "mse": mse, "psnr": psnr_from_mse(mse)}
+from tfpc.losses.proxiqa import ProxIQA, ProxyIQANet, load_proxy, save_proxy
+from tfpc.losses.rd import RateDistortion, mse_255, psnr_from_mse

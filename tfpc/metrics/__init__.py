@@ -3,9 +3,11 @@
 `compute(name, reference, distorted)` takes uint8 or float arrays in [0, 255],
 [H, W, 3] or [N, H, W, 3], and returns one float64 score per image ([N], or a
 scalar for a single image). The TF functions in `fullref` are differentiable.
+`score_tf(name, reference, distorted)` is the in-graph form for training steps.
 """
 
 import numpy as np
+import tensorflow as tf
 
 from tfpc.metrics import fullref
 from tfpc.metrics.libvmaf import VmafError, vmaf, vmaf_tf
@@ -36,3 +38,19 @@ def compute(name, reference, distorted):
                              distorted.astype(np.float32)).numpy()
   scores = scores.astype(np.float64)
   return scores[0] if single else scores
+
+
+def score_tf(name, reference, distorted):
+  """True scores [N] of float batches in [0, 255] inside a TF graph.
+
+  Both batches are rounded and clipped to uint8 values first, as coded images
+  are, and the result carries no gradient. `vmaf` runs libvmaf on the host
+  CPU (see `vmaf_tf`); the others are the TF implementations.
+  """
+  if name not in NAMES:
+    raise ValueError(f"unknown metric {name!r}; known: {sorted(NAMES)}")
+  if name == "vmaf":
+    return vmaf_tf(reference, distorted)
+  as_coded = lambda x: tf.clip_by_value(tf.round(tf.stop_gradient(x)), 0, 255)
+  return tf.stop_gradient(
+      _TF_METRICS[name](as_coded(reference), as_coded(distorted)))

@@ -1,7 +1,7 @@
 """A resumable training loop around one custom `tf.function` step.
 
 A run owns a `train_dir` holding:
-  ckpt-*             tf.train checkpoints (codec, optimizer, step counter)
+  ckpt-*             tf.train checkpoints (networks, optimizers, step counter)
   metrics.jsonl      one JSON line per logged step, flushed as it is written
   tensorboard/       TensorBoard events
   config.json        the codec config, so the run can be exported later
@@ -34,53 +34,106 @@ def _finite(tensors):
 
 
 class Trainer:
-  """Trains `codec` on `objective` from an infinite `dataset` of batches."""
+  """Trains `codec` on `objective` from an infinite `dataset` of batches.
 
-  def __init__(self, codec, objective, train_dir, learning_rate=1e-4,
-               final_learning_rate=1e-5, final_steps=0, total_steps=1000,
-               weight_decay=0.0, log_every=10, checkpoint_every=200,
-               max_nonfinite_steps=20):
+  Each step is one `tf.function`: a single forward pass under one tape, then
+  one update per network: the codec on `objective`'s `loss`, and each network
+  in `objective.auxiliary` on its own loss. Gradients are averaged over the
+  replicas of `strategy` (default: no distribution; build the codec and the
+  objective's networks under `strategy.scope()`). A network's update is
+  skipped, and reported, when its loss or gradients are not finite.
+  """
+
+  def __init__(self, codec, objective, train_dir, strategy=None,
+               learning_rate=1e-4, final_learning_rate=1e-5, final_steps=0,
+               total_steps=1000, weight_decay=0.0, log_every=10,
+               checkpoint_every=200, max_nonfinite_steps=20):
     self.codec = codec
     self.objective = objective
     self.train_dir = train_dir
+    self.strategy = strategy or tf.distribute.get_strategy()
     self.total_steps = total_steps
     self.log_every = log_every
     self.checkpoint_every = checkpoint_every
     self.max_nonfinite_steps = max_nonfinite_steps
-    schedule = tf.keras.optimizers.schedules.PiecewiseConstantDecay(
+    self.networks = {"codec": ("loss", codec),
+                     **getattr(objective, "auxiliary", {})}
+    self.schedule = tf.keras.optimizers.schedules.PiecewiseConstantDecay(
         [max(total_steps - final_steps, 0)],
         [learning_rate, final_learning_rate])
-    self.optimizer = tf.keras.optimizers.AdamW(
-        learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9,
-        beta_2=0.999)
-    self.optimizer.build(codec.trainable_variables)
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    self.optimizers = {}
+    with self.strategy.scope():
+      for name, (_, network) in self.networks.items():
+        self.optimizers[name] = tf.keras.optimizers.AdamW(
+            learning_rate=self.schedule, weight_decay=weight_decay, beta_1=0.9,
+            beta_2=0.999)
+        self.optimizers[name].build(network.trainable_variables)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     checkpoint = tf.train.Checkpoint(
-        codec=codec, optimizer=self.optimizer, step=self.step)
+        step=self.step, **{name: network for name, (_, network)
+                           in self.networks.items()},
+        **{f"{name}_optimizer": optimizer
+           for name, optimizer in self.optimizers.items()})
     self.manager = tf.train.CheckpointManager(checkpoint, train_dir,
                                               max_to_keep=3)
+    self._with_gradient = {}
     self._stop_requested = False
+
+  def _replica_step(self, x):
+    with tf.GradientTape(persistent=True) as tape:
+      terms = self.objective(x, self.codec(x, training=True))
+    grads = {}
+    for name, (loss, network) in self.networks.items():
+      all_grads = tape.gradient(terms[loss], network.trainable_variables)
+      self._with_gradient[name] = [
+          i for i, g in enumerate(all_grads) if g is not None]
+      grads[name] = [all_grads[i] for i in self._with_gradient[name]]
+    return terms, grads
 
   @tf.function
   def train_step(self, x):
-    """One update; skipped (and reported by `applied`) when not finite."""
-    variables = self.codec.trainable_variables
-    with tf.GradientTape() as tape:
-      terms = self.objective(x, self.codec(x, training=True))
-    grads = tape.gradient(terms["loss"], variables)
-    applied = _finite([terms["loss"]] + [g for g in grads if g is not None])
-    if applied:
-      self.optimizer.apply_gradients(zip(grads, variables))
+    """One step on a (distributed) batch: (mean terms, {network: applied})."""
+    terms, grads = self.strategy.run(self._replica_step, (x,))
+    mean = tf.distribute.ReduceOp.MEAN
+    terms = {k: self.strategy.reduce(mean, v, axis=None)
+             for k, v in terms.items()}
+    applied = {}
+    for name, (loss, network) in self.networks.items():
+      variables = [network.trainable_variables[i]
+                   for i in self._with_gradient[name]]
+      reduced = self.strategy.extended.batch_reduce_to(
+          mean, list(zip(grads[name], variables)))
+      applied[name] = _finite(
+          [terms[loss]] +
+          [self.strategy.experimental_local_results(g)[0] for g in reduced])
+      if applied[name]:
+        self.optimizers[name].apply_gradients(
+            zip(reduced, variables), skip_gradients_aggregation=True)
+    if applied["codec"]:
       self.step.assign_add(1)
     return terms, applied
 
   def _restore(self):
+    """Resumes from the latest checkpoint of the same codec, if any."""
     os.makedirs(self.train_dir, exist_ok=True)
-    path = self.manager.restore_or_initialize()
+    config_path = os.path.join(self.train_dir, "config.json")
+    config = self.codec.get_config()
+    if os.path.exists(config_path):
+      with open(config_path) as f:
+        previous = json.load(f)
+      if previous != config:
+        raise errors.ModelError(
+            f"{self.train_dir} holds a run of another codec ({previous}, "
+            f"this one is {config}); use a new --train_dir")
+    try:
+      path = self.manager.restore_or_initialize()
+    except (tf.errors.OpError, ValueError, AssertionError) as e:
+      raise errors.ModelError(
+          f"{self.train_dir}: checkpoint does not fit this run ({e})") from None
     if path:
-      logging.info("resumed from %s at step %d", path, int(self.step))
-    with open(os.path.join(self.train_dir, "config.json"), "w") as f:
-      json.dump(self.codec.get_config(), f, indent=2)
+      logging.info("resumed from %s at step %d", path, int(self.step.numpy()))
+    with open(config_path, "w") as f:
+      json.dump(config, f, indent=2)
     return self._open_log()
 
   def _open_log(self):
@@ -94,7 +147,7 @@ class Trainer:
             record = json.loads(line)
           except json.JSONDecodeError:
             continue  # a line cut short by a kill
-          if record.get("step", 0) <= int(self.step):
+          if record.get("step", 0) <= int(self.step.numpy()):
             kept.append(line if line.endswith("\n") else line + "\n")
       with open(path + ".tmp", "w") as f:
         f.writelines(kept)
@@ -107,42 +160,62 @@ class Trainer:
     self._stop_requested = True
 
   def save(self):
-    return self.manager.save(checkpoint_number=int(self.step))
+    return self.manager.save(checkpoint_number=int(self.step.numpy()))
+
+  def _count_nonfinite(self, applied, streaks):
+    """Reports skipped updates; raises when one network keeps failing."""
+    for name, ok in applied.items():
+      if bool(ok):
+        streaks[name] = 0
+        continue
+      streaks[name] += 1
+      logging.warning("non-finite %s loss or gradient at step %d: %s update "
+                      "skipped (%d in a row)", self.networks[name][0],
+                      int(self.step.numpy()), name, streaks[name])
+      if streaks[name] >= self.max_nonfinite_steps:
+        raise TrainingDivergedError(
+            f"{streaks[name]} consecutive non-finite {name} updates at step "
+            f"{int(self.step.numpy())}; last checkpoint kept in {self.train_dir}")
 
   def run(self, dataset):
-    """Trains until `total_steps`; returns the last logged record."""
+    """Trains until `total_steps`; returns the last logged record.
+
+    Logged values are means over the steps since the previous record, of
+    finite values only; `<network>_skipped` counts updates skipped meanwhile.
+    """
     log = self._restore()
     writer = tf.summary.create_file_writer(
         os.path.join(self.train_dir, "tensorboard"))
     previous = {s: signal.signal(s, self._request_stop)
                 for s in (signal.SIGTERM, signal.SIGINT)}
-    sums, count, nonfinite, record = {}, 0, 0, None
-    start_step, start_time = int(self.step), time.time()
+    streaks = dict.fromkeys(self.networks, 0)
+    sums, counts, skipped, record = {}, {}, dict.fromkeys(self.networks, 0), None
+    start_step, start_time = int(self.step.numpy()), time.time()
     bar = tqdm(total=self.total_steps, initial=start_step, unit="step",
                mininterval=1 if sys.stderr.isatty() else 30,
                disable=None, dynamic_ncols=True)
     try:
-      iterator = iter(dataset)
-      while int(self.step) < self.total_steps and not self._stop_requested:
+      iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+      while int(self.step.numpy()) < self.total_steps and not self._stop_requested:
         terms, applied = self.train_step(next(iterator))
-        if not bool(applied):
-          nonfinite += 1
-          logging.warning("non-finite loss or gradient at step %d: update "
-                          "skipped (%d in a row)", int(self.step), nonfinite)
-          if nonfinite >= self.max_nonfinite_steps:
-            raise TrainingDivergedError(
-                f"{nonfinite} consecutive non-finite steps at step "
-                f"{int(self.step)}; last checkpoint kept in {self.train_dir}")
+        self._count_nonfinite(applied, streaks)
+        for name, ok in applied.items():
+          skipped[name] += not bool(ok)
+        if not bool(applied["codec"]):
           continue
-        nonfinite = 0
         bar.update(1)
         for name, value in terms.items():
-          sums[name] = sums.get(name, 0.0) + float(value)
-        count += 1
-        step = int(self.step)
+          value = float(value)
+          if np.isfinite(value):
+            sums[name] = sums.get(name, 0.0) + value
+            counts[name] = counts.get(name, 0) + 1
+        step = int(self.step.numpy())
         if step % self.log_every == 0 or step == self.total_steps:
-          record = {"step": step, **{k: v / count for k, v in sums.items()},
-                    "learning_rate": float(self.optimizer.learning_rate),
+          record = {"step": step,
+                    **{k: v / counts[k] for k, v in sums.items()},
+                    **{f"{k}_skipped": v for k, v in skipped.items()},
+                    "learning_rate": float(self.schedule(step)),
+                    "replicas": self.strategy.num_replicas_in_sync,
                     "steps_per_second": (step - start_step) /
                                         max(time.time() - start_time, 1e-9),
                     "time": time.time()}
@@ -152,8 +225,10 @@ class Trainer:
               if name not in ("step", "time"):
                 tf.summary.scalar(name, value)
           bar.set_postfix({k: f"{record[k]:.4g}" for k in
-                           ("loss", "bpp", "psnr") if k in record})
-          sums, count = {}, 0
+                           ("loss", "bpp", "psnr", "metric_true_mean",
+                            "metric_proxy_mean") if k in record})
+          sums, counts = {}, {}
+          skipped = dict.fromkeys(self.networks, 0)
         if step % self.checkpoint_every == 0:
           self.save()
       self.save()

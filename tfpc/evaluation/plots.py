@@ -1,0 +1,77 @@
+"""PNG figures (matplotlib, no display needed)."""
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+
+from tfpc import errors
+
+METRIC_LABELS = {"vmaf": "VMAF", "ssim": "SSIM x 100", "msssim": "MS-SSIM x 100"}
+
+
+def read_metrics_log(train_dir):
+  """The records of a run's metrics.jsonl (lines cut short are skipped)."""
+  path = os.path.join(train_dir, "metrics.jsonl")
+  try:
+    with open(path) as f:
+      lines = f.readlines()
+  except OSError as e:
+    raise errors.ConfigError(f"{train_dir}: no training log ({e})") from None
+  records = []
+  for line in lines:
+    try:
+      records.append(json.loads(line))
+    except json.JSONDecodeError:
+      continue
+  return records
+
+
+def scores_over_training(runs, output, metric="vmaf"):
+  """ProxIQA Fig. 6: true and proxy scores of the training reconstructions.
+
+  `runs` is a list of (title, records); each gets a panel with the mean of
+  both scores (lines) and one standard deviation (bands) against the step.
+  """
+  fig, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 4),
+                           squeeze=False)
+  for ax, (title, records) in zip(axes[0], runs):
+    records = [r for r in records if "metric_true_mean" in r]
+    if not records:
+      raise errors.ConfigError(f"{title}: the log has no proxy scores "
+                               "(not a ProxIQA run?)")
+    steps = np.array([r["step"] for r in records])
+    for key, label, color in (("true", "true", "tab:blue"),
+                              ("proxy", "proxy", "tab:orange")):
+      mean = np.array([r.get(f"metric_{key}_mean", np.nan) for r in records])
+      std = np.array([r.get(f"metric_{key}_std", np.nan) for r in records])
+      ax.plot(steps, mean, color=color, label=f"{label} {METRIC_LABELS[metric]}")
+      ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.25)
+    ax.set_title(title)
+    ax.set_xlabel("training step")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+  axes[0][0].set_ylabel(f"{METRIC_LABELS[metric]} of reconstructed patches")
+  fig.tight_layout()
+  fig.savefig(output, dpi=120)
+  plt.close(fig)
+
+
+def true_vs_proxy(true, predicted, metric, output):
+  """Scatter of proxy against true scores, with the identity line."""
+  true, predicted = np.ravel(true), np.ravel(predicted)
+  fig, ax = plt.subplots(figsize=(4.5, 4.5))
+  ax.scatter(true, predicted, s=6, alpha=0.5)
+  low = min(true.min(), predicted.min())
+  high = max(true.max(), predicted.max())
+  ax.plot([low, high], [low, high], color="gray", linewidth=1)
+  ax.set_xlabel(f"true {METRIC_LABELS[metric]}")
+  ax.set_ylabel(f"proxy {METRIC_LABELS[metric]}")
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(output, dpi=120)
+  plt.close(fig)

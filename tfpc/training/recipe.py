@@ -1,0 +1,185 @@
+"""A training run described by one flat config: what `tfpc_train` runs.
+
+`TrainConfig`'s fields are the binary's flags (their help texts live here, in
+the field metadata), and a recipe in configs/ is a flagfile that sets them.
+"""
+
+import dataclasses
+import json
+import os
+
+import tensorflow as tf
+
+from tfpc import codecs
+from tfpc import data
+from tfpc import errors
+from tfpc import losses
+from tfpc.training import loop
+
+OBJECTIVES = {"mse": None, "vmafp": "vmaf", "ssimp": "ssim",
+              "msssimp": "msssim"}
+PROXY_MODES = ("alternating", "pretrained_fixed")
+STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
+# May change between a run and its resumption; every other field may not.
+RESUMABLE_CHANGES = ("train_dir", "images", "total_steps", "log_every",
+                     "checkpoint_every", "max_nonfinite_steps", "strategy",
+                     "cpu_devices")
+RECIPE_FILE = "recipe.json"
+
+
+def _field(default, help_text):
+  return dataclasses.field(default=default, metadata={"help": help_text})
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """Everything a run needs; defaults are the paper's (ProxIQA, 4.1)."""
+  train_dir: str = _field(None, "Run folder: checkpoints, metrics.jsonl, "
+                          "TensorBoard events. Rerun to resume.")
+  images: str = _field(None, "Training images: a folder, a glob, or "
+                       "'skimage' for scikit-image's sample photos.")
+  architecture: str = _field("bls2017", f"Codec: {sorted(codecs.CODECS)}.")
+  num_filters: int = _field(192, "Filters per codec layer.")
+  objective: str = _field("mse", "mse (eq. 3) or a proxy target (eq. 7): "
+                          "vmafp, ssimp, msssimp.")
+  lmbda: float = _field(0.01, "Rate-distortion trade-off lambda (MSE on "
+                        "[0, 255], rate in bits per pixel).")
+  alpha: float = _field(1.54e-3, "Weight of the proxy loss against MSE.")
+  m_max: float = _field(100.0, "Upper bound of the 0-100 metric score.")
+  proxy_mode: str = _field("alternating", "alternating (the paper) or "
+                           "pretrained_fixed (a frozen proxy; Fig. 6a).")
+  proxy_init: str = _field(None, "Folder of a proxy from "
+                           "tfpc_pretrain_proxy to start from (required "
+                           "for pretrained_fixed).")
+  learning_rate: float = _field(1e-4, "Learning rate of codec and proxy.")
+  final_learning_rate: float = _field(1e-5, "Learning rate of the last "
+                                      "final_steps steps.")
+  final_steps: int = _field(100_000, "Steps at final_learning_rate.")
+  total_steps: int = _field(2_100_000, "Total steps.")
+  weight_decay: float = _field(0.01, "AdamW decoupled weight decay.")
+  batch_size: int = _field(8, "Patches per (global) batch.")
+  patch_size: int = _field(128, "Training patch side.")
+  crop_size: int = _field(256, "Side of the random crop the patch is cut "
+                          "from.")
+  seed: int = _field(0, "Seed of the data pipeline and initialization.")
+  log_every: int = _field(100, "Steps per metrics.jsonl line.")
+  checkpoint_every: int = _field(1000, "Steps per checkpoint.")
+  max_nonfinite_steps: int = _field(20, "Consecutive skipped (non-finite) "
+                                    "updates of one network before stopping.")
+  strategy: str = _field("default", f"Distribution: {STRATEGIES}.")
+  cpu_devices: int = _field(0, "Split the CPU into this many logical "
+                            "devices (to run 'mirrored' without GPUs).")
+
+  def check(self):
+    """Raises ConfigError for settings that cannot work together."""
+    problems = []
+    if not self.train_dir:
+      problems.append("train_dir is required")
+    if not self.images:
+      problems.append("images is required")
+    if self.objective not in OBJECTIVES:
+      problems.append(f"objective must be one of {sorted(OBJECTIVES)}")
+    if self.proxy_mode not in PROXY_MODES:
+      problems.append(f"proxy_mode must be one of {PROXY_MODES}")
+    if (self.objective != "mse" and self.proxy_mode == "pretrained_fixed"
+        and not self.proxy_init):
+      problems.append("proxy_mode=pretrained_fixed needs proxy_init")
+    if self.strategy not in STRATEGIES:
+      problems.append(f"strategy must be one of {STRATEGIES}")
+    if self.patch_size > self.crop_size:
+      problems.append("patch_size must not exceed crop_size")
+    if problems:
+      raise errors.ConfigError("; ".join(problems))
+
+
+def sample_photos():
+  """scikit-image's bundled colour photos (no download needed)."""
+  from skimage import data as samples  # pylint: disable=g-import-not-at-top
+  return [samples.astronaut(), samples.coffee(), samples.chelsea(),
+          samples.rocket(), samples.hubble_deep_field(),
+          samples.immunohistochemistry()]
+
+
+def training_images(source, min_side):
+  """uint8 images of a folder, glob or 'skimage'; skips are logged."""
+  if source == "skimage":
+    return sample_photos()
+  images, _ = data.load_images(data.list_images(source), min_side)
+  return images
+
+
+def make_strategy(name, cpu_devices=0):
+  """The tf.distribute strategy `name`, optionally over logical CPUs."""
+  if cpu_devices:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "multi_worker_mirrored":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  devices = None
+  if cpu_devices and not tf.config.list_logical_devices("GPU"):
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+  return tf.distribute.MirroredStrategy(devices)
+
+
+def build_objective(config):
+  """The objective (and its proxy network) that `config` asks for."""
+  metric = OBJECTIVES[config.objective]
+  if metric is None:
+    return losses.RateDistortion(config.lmbda)
+  if config.proxy_init:
+    proxy = losses.load_proxy(config.proxy_init, metric, config.patch_size)
+  else:
+    proxy = losses.ProxyIQANet(metric, config.patch_size)
+  return losses.ProxIQA(proxy, config.lmbda, config.alpha, config.m_max,
+                        train_proxy=config.proxy_mode == "alternating")
+
+
+def _record_recipe(config):
+  """Writes recipe.json; on resume, refuses a config that changes the run."""
+  path = os.path.join(config.train_dir, RECIPE_FILE)
+  settings = dataclasses.asdict(config)
+  if os.path.exists(path):
+    with open(path) as f:
+      previous = json.load(f)
+    changed = sorted(k for k in settings if k not in RESUMABLE_CHANGES and
+                     previous.get(k) != settings[k])
+    if changed:
+      raise errors.ConfigError(
+          f"{config.train_dir} was started with other settings: " +
+          ", ".join(f"{k}={previous.get(k)!r} (now {settings[k]!r})"
+                    for k in changed) + "; use a new train_dir")
+  os.makedirs(config.train_dir, exist_ok=True)
+  with open(path + ".tmp", "w") as f:
+    json.dump(settings, f, indent=2)
+  os.replace(path + ".tmp", path)
+
+
+def train(config):
+  """Runs (or resumes) the training run `config` describes."""
+  config.check()
+  _record_recipe(config)
+  strategy = make_strategy(config.strategy, config.cpu_devices)
+  if config.batch_size % strategy.num_replicas_in_sync:
+    raise errors.ConfigError(
+        f"batch_size {config.batch_size} does not split over "
+        f"{strategy.num_replicas_in_sync} replicas")
+  images = training_images(config.images, config.crop_size // 2)
+  tf.keras.utils.set_random_seed(config.seed)
+  with strategy.scope():
+    codec = codecs.build_codec({"architecture": config.architecture,
+                                "num_filters": config.num_filters})
+    objective = build_objective(config)
+  trainer = loop.Trainer(
+      codec, objective, config.train_dir, strategy=strategy,
+      learning_rate=config.learning_rate,
+      final_learning_rate=config.final_learning_rate,
+      final_steps=config.final_steps, total_steps=config.total_steps,
+      weight_decay=config.weight_decay, log_every=config.log_every,
+      checkpoint_every=config.checkpoint_every,
+      max_nonfinite_steps=config.max_nonfinite_steps)
+  dataset = data.patch_dataset(images, config.batch_size, config.patch_size,
+                               config.crop_size, seed=config.seed)
+  return trainer.run(dataset)
