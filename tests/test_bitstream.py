@@ -108,3 +108,29 @@ def test_checksum_is_zlib_adler32_over_header_and_payload():
   data = make()
   (checksum,) = struct.unpack_from(">I", data, 31)
   assert checksum == zlib.adler32(data[:31] + data[35:])
+
+
+def _unpack_tf(data, model_id=MODEL_ID, max_side=bitstream.DEFAULT_MAX_SIDE):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  strings, shape, gray = bitstream.unpack_tf(tf.constant(data), model_id,
+                                             max_side)
+  return list(strings.numpy()), list(shape.numpy()), bool(gray)
+
+
+def test_graph_reader_agrees_with_the_python_reader():
+  assert _unpack_tf(make(gray=True)) == ([b"abc", b"\x00\xffde"], [17, 31],
+                                         True)
+  data = bitstream.pack(MODEL_ID, 3, 70000, [b"x"])
+  assert _unpack_tf(data, max_side=70000)[1] == [3, 70000]
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  refused = [make()[:n] for n in range(len(make()))] + [make() + b"\x00"]
+  for position in range(len(make())):
+    mutated = bytearray(make())
+    mutated[position] ^= 0x01
+    refused.append(bytes(mutated))
+  refused.append(data)  # over the default size limit
+  for bad in refused:
+    with pytest.raises(tf.errors.InvalidArgumentError, match="tfpc: "):
+      _unpack_tf(bad)
+    with pytest.raises(errors.BitstreamError):
+      bitstream.unpack(bad, MODEL_ID)

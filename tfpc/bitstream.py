@@ -15,13 +15,18 @@ Layout, all integers big-endian:
   27+4K   ...   payload: the K strings, concatenated
 
 Latent shapes are not stored: the model derives them from the image size.
-`unpack` checks everything it can before anything is allocated for decoding,
-and raises a specific `tfpc.errors.BitstreamError` subclass.
+`pack_tf` writes files in stock TF ops, so that exported models and the CLI
+write the same bytes through one implementation. Two readers check the same
+rules: `unpack`, in Python, checks everything before any model is loaded and
+raises a specific `tfpc.errors.BitstreamError` subclass; `unpack_tf` runs
+inside exported models, where bad input must fail as a TF error.
 """
 
 import collections
 import struct
 import zlib
+
+import tensorflow as tf
 
 from tfpc import errors
 
@@ -36,19 +41,128 @@ Container = collections.namedtuple(
     "Container", "model_id height width strings grayscale")
 
 
-def pack(model_id, height, width, strings, grayscale=False):
-  """Serializes a `.tfpc` file; `model_id` is 8 bytes, `strings` a list."""
+_BYTES = [bytes([i]) for i in range(256)]
+_ADLER_MOD = 65521
+
+
+def _big_endian(values, width):
+  """int64 [M] to uint8 [M * width], most significant byte first."""
+  shifts = tf.constant([8 * (width - 1 - i) for i in range(width)], tf.int64)
+  return tf.reshape(
+      tf.bitwise.right_shift(values[:, None], shifts) & 0xff, [-1])
+
+
+def _uint32s(octets):
+  """uint8 [4 * M] to int64 [M], big-endian."""
+  octets = tf.reshape(tf.cast(octets, tf.int64), [-1, 4])
+  return tf.reduce_sum(octets * tf.constant([1 << 24, 1 << 16, 1 << 8, 1],
+                                            tf.int64), axis=-1)
+
+
+def _to_string(octets):
+  """int [M] byte values to one scalar tf.string."""
+  return tf.strings.reduce_join(tf.gather(tf.constant(_BYTES), octets))
+
+
+def adler32(octets):
+  """Adler-32 (as zlib) of uint8 [M] in stock TF ops, as int64."""
+  octets = tf.cast(octets, tf.int64)
+  count = tf.size(octets, out_type=tf.int64)
+  weights = (count - tf.range(count, dtype=tf.int64)) % _ADLER_MOD
+  low = (1 + tf.reduce_sum(octets)) % _ADLER_MOD
+  high = (count + tf.reduce_sum(weights * octets)) % _ADLER_MOD
+  return high * 65536 + low
+
+
+def pack_tf(model_id, image_shape, strings, grayscale):
+  """Serializes a `.tfpc` file in stock TF ops (usable in any SavedModel).
+
+  Args:
+    model_id: 8 bytes (Python), the model that wrote the strings.
+    image_shape: int [2], height and width.
+    strings: tf.string [K], the range-coded strings.
+    grayscale: bool scalar, the flag bit.
+  Returns:
+    A scalar tf.string.
+  """
   if len(model_id) != 8:
     raise ValueError("model_id must be 8 bytes")
+  count = tf.size(strings, out_type=tf.int64)
+  lengths = tf.strings.length(strings)
+  header = tf.concat([
+      tf.constant(list(MAGIC + bytes([FORMAT_VERSION])), tf.int64),
+      tf.cast(grayscale, tf.int64)[None] * FLAG_GRAYSCALE,
+      tf.constant(list(model_id), tf.int64),
+      _big_endian(tf.cast(image_shape, tf.int64), 4),
+      count[None],
+      _big_endian(tf.cast(lengths, tf.int64), 4),
+  ], 0)
+  payload = tf.strings.reduce_join(strings)
+  checksum = adler32(tf.concat(
+      [tf.cast(header, tf.uint8), tf.io.decode_raw(payload, tf.uint8)], 0))
+  return tf.strings.join([
+      _to_string(tf.concat([header, _big_endian(checksum[None], 4)], 0)),
+      payload])
+
+
+def pack(model_id, height, width, strings, grayscale=False):
+  """Serializes a `.tfpc` file to bytes (eagerly, through `pack_tf`)."""
   if not 1 <= len(strings) <= MAX_STRINGS:
     raise ValueError(f"between 1 and {MAX_STRINGS} strings, not {len(strings)}")
-  header = _FIXED.pack(MAGIC, FORMAT_VERSION,
-                       FLAG_GRAYSCALE if grayscale else 0, bytes(model_id),
-                       height, width, len(strings))
-  header += struct.pack(f">{len(strings)}I", *(len(s) for s in strings))
-  payload = b"".join(strings)
-  checksum = zlib.adler32(payload, zlib.adler32(header))
-  return header + struct.pack(">I", checksum) + payload
+  return pack_tf(bytes(model_id), tf.constant([height, width]),
+                 tf.constant(list(strings), tf.string),
+                 tf.constant(bool(grayscale))).numpy()
+
+
+def unpack_tf(data, model_id, max_side=DEFAULT_MAX_SIDE):
+  """Parses and validates a `.tfpc` file inside a graph (stock TF ops).
+
+  The same checks as `unpack`, as assertions: a bad file raises
+  `tf.errors.InvalidArgumentError` whose message starts with "tfpc:".
+  Returns (strings [K], image shape int32 [2], grayscale bool).
+  """
+  octets = tf.io.decode_raw(data, tf.uint8)
+  size = tf.size(octets, out_type=tf.int64)
+  # Zero padding lets every field be read before the size checks run.
+  padded = tf.concat([octets, tf.zeros([_FIXED.size + 4 * MAX_STRINGS + 4],
+                                       tf.uint8)], 0)
+  fields = padded[:_FIXED.size]
+  height, width = tf.unstack(_uint32s(fields[14:22]), num=2)
+  count = tf.cast(fields[22], tf.int64)
+  lengths_end = _FIXED.size + 4 * tf.minimum(count, MAX_STRINGS)
+  lengths = _uint32s(padded[_FIXED.size:lengths_end])
+  payload_start = lengths_end + 4
+  checks = [
+      (size >= _FIXED.size, "file cut short inside the header"),
+      (tf.reduce_all(fields[:4] == tf.constant(list(MAGIC), tf.uint8)),
+       "not a .tfpc file (wrong magic bytes)"),
+      (fields[4] == FORMAT_VERSION, "unsupported format version"),
+      (fields[5] & ~FLAG_GRAYSCALE == 0, "corrupted header (unknown flags)"),
+      (tf.reduce_all(fields[6:14] == tf.constant(list(model_id), tf.uint8)),
+       "file was written by another model"),
+      ((height >= 1) & (width >= 1) & (count >= 1) & (count <= MAX_STRINGS),
+       "corrupted header (image size or string count)"),
+      ((height <= max_side) & (width <= max_side),
+       f"image larger than the {max_side} px limit"),
+      (size >= payload_start, "file cut short inside the header"),
+      (size == payload_start + tf.reduce_sum(lengths),
+       "payload size does not match the header"),
+      (adler32(tf.concat([octets[:lengths_end],
+                          octets[payload_start:]], 0)) ==
+       _uint32s(padded[lengths_end:payload_start])[0],
+       "corrupted file (checksum mismatch)"),
+  ]
+  passed = []
+  for condition, message in checks:
+    with tf.control_dependencies(passed):
+      passed = [tf.debugging.Assert(condition, [f"tfpc: {message}"])]
+  with tf.control_dependencies(passed):
+    starts = payload_start + tf.math.cumsum(lengths, exclusive=True)
+    strings = tf.strings.substr(
+        tf.fill(tf.shape(lengths), data), tf.cast(starts, tf.int32),
+        tf.cast(lengths, tf.int32))
+    image_shape = tf.cast(tf.stack([height, width]), tf.int32)
+  return strings, image_shape, tf.cast(fields[5] & FLAG_GRAYSCALE, tf.bool)
 
 
 def unpack(data, expected_model_id=None, max_side=DEFAULT_MAX_SIDE):

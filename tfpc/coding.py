@@ -10,13 +10,13 @@ from tfpc import zoo
 Decoded = collections.namedtuple("Decoded", "pixels grayscale model")
 
 
-def encode(model, pixels, grayscale=False):
-  """Compresses uint8 RGB pixels [H, W, 3] to the bytes of a `.tfpc` file."""
-  height, width = pixels.shape[:2]
-  if pixels.ndim != 3 or pixels.shape[2] != 3 or not height or not width:
+def encode(model, pixels):
+  """Compresses uint8 RGB pixels [H, W, 3] to the bytes of a `.tfpc` file.
+
+  Images whose three channels are equal are flagged as grayscale."""
+  if pixels.ndim != 3 or pixels.shape[2] != 3 or not all(pixels.shape[:2]):
     raise errors.ImageReadError(f"expected [H, W, 3] pixels, got {pixels.shape}")
-  return bitstream.pack(model.model_id, height, width, model.encode(pixels),
-                        grayscale)
+  return model.encode(pixels)
 
 
 def decode(data, model=None, max_side=bitstream.DEFAULT_MAX_SIDE):
@@ -33,14 +33,13 @@ def decode(data, model=None, max_side=bitstream.DEFAULT_MAX_SIDE):
   if len(container.strings) != model.num_strings:
     raise errors.CorruptedFileError(
         f"{len(container.strings)} strings, model expects {model.num_strings}")
-  pixels = model.decode(container.strings, container.height, container.width)
-  return Decoded(pixels, container.grayscale, model)
+  return Decoded(model.decode(data), container.grayscale, model)
 
 
 def compress_file(input_path, output_path, model):
   """Reads an image, writes its `.tfpc` file; returns (pixels, file bytes)."""
   loaded = image_lib.read_image(input_path)
-  data = encode(model, loaded.pixels, loaded.grayscale)
+  data = encode(model, loaded.pixels)
   _write_bytes(output_path, data)
   return loaded, data
 

@@ -6,8 +6,9 @@ Conversion rule (documented in README, "Input images"):
   * RGB stays RGB. CMYK, YCbCr, LAB, HSV, P (palette) convert to RGB by Pillow.
   * Alpha (RGBA, LA, PA, palette transparency) is dropped with a warning: the
     colour channels are coded as they are, not composited.
-  * Grayscale (1, L, LA, I, I;16) is replicated to three channels and flagged;
-    the decoder writes such images back as 8-bit grayscale.
+  * Grayscale (1, L, LA, I, I;16) is replicated to three channels. Images
+    whose three channels are equal everywhere are flagged as grayscale in the
+    `.tfpc` file, and the decoder writes them back as 8-bit grayscale.
   * 16-bit samples keep their high byte (v // 256), as Pillow itself does for
     16-bit RGB PNGs; 32-bit integer images are read as 16-bit (clipped).
   * 32-bit float images are refused (their range is not defined).
@@ -20,6 +21,7 @@ import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+import tensorflow as tf
 
 from tfpc import errors
 
@@ -92,3 +94,30 @@ def write_image(path, pixels, grayscale=False):
     img.save(path, format=None if suffix else "PNG")
   except (OSError, ValueError, KeyError) as e:
     raise errors.ImageReadError(f"{path}: cannot write image ({e})") from None
+
+
+# The same conversions inside TF graphs (exported models), stock ops only.
+
+def decode_image_tf(image_bytes):
+  """Encoded PNG/JPEG/BMP/GIF bytes to uint8 [H, W, 3] (gray replicated,
+  alpha dropped, first GIF frame). EXIF orientation is not applied."""
+  return tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
+
+
+def is_gray_tf(pixels):
+  """True when every pixel of uint8 [..., 3] has three equal channels."""
+  return tf.reduce_all(pixels == pixels[..., :1])
+
+
+def luma_tf(pixels):
+  """uint8 [..., 3] to [..., 1] as Pillow's RGB->L (ITU-R 601-2, rounded)."""
+  weighted = tf.cast(pixels, tf.int32) * tf.constant([19595, 38470, 7471])
+  luma = (tf.reduce_sum(weighted, -1, keepdims=True) + 0x8000) // 65536
+  return tf.cast(luma, tf.uint8)
+
+
+def encode_png_tf(pixels, grayscale=False):
+  """uint8 [H, W, 3] to PNG bytes; 8-bit gray (as `write_image`) if asked."""
+  return tf.cond(tf.convert_to_tensor(grayscale),
+                 lambda: tf.image.encode_png(luma_tf(pixels)),
+                 lambda: tf.image.encode_png(pixels))

@@ -9,9 +9,10 @@ import json
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from tfpc import errors
-from tfpc import export
+from tfpc.export import layout
 
 MODEL_ROOT = os.environ.get("TFPC_MODEL_DIR") or os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -27,11 +28,11 @@ def resolve(spec=None, root=None):
   if not os.path.isdir(path):
     raise errors.ModelError(f"no model {spec!r} (looked in {root})")
   if not os.path.exists(os.path.join(path, "saved_model.pb")):
-    versions = export._versions(path)  # pylint: disable=protected-access
+    versions = layout.versions(path)
     if not versions:
       raise errors.ModelError(f"{path} holds no SavedModel nor versions")
     path = os.path.join(path, str(versions[-1]))
-  for needed in ("saved_model.pb", export.METADATA_PATH):
+  for needed in ("saved_model.pb", layout.METADATA_PATH):
     if not os.path.exists(os.path.join(path, needed)):
       raise errors.ModelError(f"{path} is not a tfpc model (no {needed})")
   return path
@@ -39,33 +40,35 @@ def resolve(spec=None, root=None):
 
 def read_metadata(path):
   try:
-    with open(os.path.join(path, export.METADATA_PATH)) as f:
+    with open(os.path.join(path, layout.METADATA_PATH)) as f:
       return json.load(f)
   except (OSError, json.JSONDecodeError) as e:
     raise errors.ModelError(f"{path}: unreadable tfpc metadata ({e})") from None
 
 
 def find_by_model_id(model_id, root=None):
-  """The version directory under `root` whose model id matches, or None."""
+  """The codec-form version directory under `root` with this id, or None."""
   root = root or MODEL_ROOT
   if not os.path.isdir(root):
     return None
   for name in sorted(os.listdir(root)):
-    for version in export._versions(os.path.join(root, name)):  # pylint: disable=protected-access
+    for version in layout.versions(os.path.join(root, name)):
       path = os.path.join(root, name, str(version))
       try:
-        if read_metadata(path).get("model_id") == model_id.hex():
-          return path
+        metadata = read_metadata(path)
       except errors.ModelError:
         continue
+      if (metadata.get("form") == "codec" and
+          metadata.get("model_id") == model_id.hex()):
+        return path
   return None
 
 
 class CodecModel:
-  """An exported codec, loaded for coding: `encode` pixels, `decode` strings."""
+  """An exported codec form, loaded for coding: `encode` pixels to `.tfpc`
+  bytes, `decode` them back."""
 
   def __init__(self, path):
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
     import tensorflow_compression  # noqa: F401  pylint: disable=unused-import,g-import-not-at-top
     self.path = path
     self.metadata = read_metadata(path)
@@ -76,30 +79,32 @@ class CodecModel:
     except Exception as e:  # pylint: disable=broad-except
       raise errors.ModelError(f"{path}: cannot load SavedModel ({e})") from None
     self.model_id = bytes.fromhex(self.metadata["model_id"])
-    if export.model_id(self._module.variables) != self.model_id:
+    if layout.model_id(self._module.variables) != self.model_id:
       raise errors.ModelError(
           f"{path}: weights do not match the model id in its metadata")
     self.num_strings = self.metadata["num_strings"]
+    self._signatures = self._module.signatures
+    if not {"compress", "decompress"} <= set(self._signatures):
+      raise errors.ModelError(
+          f"{path} was exported by an older tfpc; export it again")
 
   @property
   def name(self):
     return f"{self.metadata['name']}/{self.metadata['version']}"
 
   def encode(self, pixels):
-    """uint8 [H, W, 3] -> list of `num_strings` byte strings."""
-    strings, _ = self._module.compress(np.asarray(pixels, np.uint8))
-    return list(strings.numpy())
+    """uint8 [H, W, 3] -> the bytes of a `.tfpc` file."""
+    return self._signatures["compress"](
+        image=np.asarray(pixels, np.uint8))["tfpc_bytes"].numpy()
 
-  def decode(self, strings, height, width):
-    """Inverse of `encode`: uint8 [height, width, 3]."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  def decode(self, data):
+    """`.tfpc` bytes (checked by `bitstream.unpack` first) -> uint8 [H, W, 3]."""
     try:
-      pixels = self._module.decompress(
-          tf.constant(strings, tf.string), tf.constant([height, width]))
+      return self._signatures["decompress"](
+          tfpc_bytes=tf.constant(bytes(data)))["image"].numpy()
     except tf.errors.InvalidArgumentError as e:
       raise errors.CorruptedFileError(
-          f"range decoding failed ({e.message.splitlines()[0]})") from None
-    return pixels.numpy()
+          f"decoding failed ({e.message.splitlines()[0]})") from None
 
 
 def load(spec=None, root=None):
@@ -114,7 +119,6 @@ def load_keras(spec=None, root=None):
   restored (call `prepare_for_coding` to rebuild them), so use `load` to code
   files that other machines must decode.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfpc import codecs  # pylint: disable=g-import-not-at-top
   path = resolve(spec, root)
   codec = codecs.build_codec(read_metadata(path)["config"])
@@ -125,3 +129,30 @@ def load_keras(spec=None, root=None):
   except AssertionError as e:
     raise errors.ModelError(f"{path}: weights do not fit its config ({e})") from None
   return codec
+
+
+class ReconstructionLayer(tf.keras.layers.Layer):
+  """A serving-form model as a fixed Keras layer (stock TF only).
+
+  Images [N, H, W, 3] in [0, 255], any dtype (floats are rounded and clipped)
+  to their reconstruction through the codec, float32 in [0, 255]. It has no
+  trainable weights and passes no gradient to its input.
+  """
+
+  def __init__(self, model=None, root=None, **kwargs):
+    super().__init__(trainable=False, **kwargs)
+    self.model = model
+    path = resolve(model, root)
+    if read_metadata(path).get("form") != "serving":
+      raise errors.ModelError(f"{path} is not a serving-form model")
+    self._serving = tf.saved_model.load(path)
+
+  def call(self, images):
+    if images.dtype.is_floating:
+      images = tf.round(images)
+    pixels = tf.saturate_cast(images, tf.uint8)
+    return tf.cast(self._serving.reconstruct(pixels)["reconstruction"],
+                   tf.float32)
+
+  def get_config(self):
+    return {**super().get_config(), "model": self.model}

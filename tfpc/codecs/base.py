@@ -4,7 +4,10 @@ A codec is a Keras model with an analysis transform, a synthesis transform and
 entropy models. Subclasses say how latents are modelled (`forward`) and coded
 (`encode_latents`, `decode_latents`); this base owns everything else: padding to
 the model's stride, cropping back, rate in bits per pixel, and the
-`compress`/`decompress` tf.functions with fixed input signatures.
+`compress`/`decompress` tf.functions with fixed input signatures (made by
+`prepare_for_coding`). Subclasses
+also expose the coding path split at the range coder (`latent_symbols`,
+`symbol_bits`, `synthesize`), which needs stock TF ops only.
 """
 
 import tensorflow as tf
@@ -55,6 +58,9 @@ class LearnedCodec(tf.keras.Model):
   def __init__(self, num_filters=192):
     super().__init__(name=self.architecture)
     self.num_filters = num_filters
+    # Filled in place by `prepare_for_coding`: Keras then tracks only the
+    # current tables, so the model id and SavedModels never see stale ones.
+    self.coding_models = {}
 
   def get_config(self):
     return {"architecture": self.architecture, "num_filters": self.num_filters}
@@ -76,9 +82,19 @@ class LearnedCodec(tf.keras.Model):
     """Returns dict(x_hat, bits, y_hat, ...) for a float batch."""
     raise NotImplementedError
 
-  def prepare_for_coding(self):
-    """Fixes the range-coding tables from the trained priors (after training)."""
+  def entropy_models(self, compression):
+    """Dict of the tfc entropy models (`latent`, and `side` if any)."""
     raise NotImplementedError
+
+  def prepare_for_coding(self):
+    """(Re)builds the range-coding tables from the current weights, and the
+    `compress`/`decompress` tf.functions that use them."""
+    self.coding_models.update(self.entropy_models(compression=True))
+    # New functions: traces of earlier ones captured the replaced tables.
+    self.compress = tf.function(self._compress, input_signature=[
+        tf.TensorSpec((None, None, 3), tf.uint8)])
+    self.decompress = tf.function(self._decompress, input_signature=[
+        tf.TensorSpec((None,), tf.string), tf.TensorSpec((2,), tf.int32)])
 
   def encode_latents(self, x):
     """Padded float batch of one image to a list of `num_strings` [1] strings."""
@@ -88,16 +104,32 @@ class LearnedCodec(tf.keras.Model):
     """Strings [num_strings] and padded image shape [2] to a float [1,H,W,3]."""
     raise NotImplementedError
 
-  @tf.function(input_signature=[tf.TensorSpec((None, None, 3), tf.uint8)])
-  def compress(self, image):
+  # The coding path split at the range coder, in stock TF ops only (after
+  # `prepare_for_coding`): what the serving form of an exported model runs.
+
+  def latent_symbols(self, x):
+    """Padded float batch to the integer tensors the range coder codes.
+
+    A dict: `latents` (int32 [N, h, w, C]) and, for hyperprior models,
+    `side_latents`. Each is exactly what `encode_latents` range-codes.
+    """
+    raise NotImplementedError
+
+  def symbol_bits(self, symbols):
+    """Bits per image [N] the range coder spends on `latent_symbols` output."""
+    raise NotImplementedError
+
+  def synthesize(self, latents):
+    """int32 latents [N, h, w, C] to the float reconstruction (padded size)."""
+    raise NotImplementedError
+
+  def _compress(self, image):
     """Compresses one uint8 image [H, W, 3] to (strings [K], image shape [2])."""
     x = pad_to_multiple(tf.cast(image[None], tf.float32), self.stride)
     strings = tf.concat(self.encode_latents(x), axis=0)
     return strings, tf.shape(image)[:2]
 
-  @tf.function(input_signature=[
-      tf.TensorSpec((None,), tf.string), tf.TensorSpec((2,), tf.int32)])
-  def decompress(self, strings, image_shape):
+  def _decompress(self, strings, image_shape):
     """Inverse of `compress`: strings and image shape to a uint8 image."""
     padded_shape = -(-image_shape // self.stride) * self.stride
     x_hat = self.decode_latents(strings, padded_shape)

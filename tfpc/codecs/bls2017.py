@@ -3,6 +3,7 @@
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfpc import entropy
 from tfpc.codecs import base
 from tfpc.codecs import transforms
 
@@ -21,22 +22,35 @@ class BLS2017(base.LearnedCodec):
     self.prior = tfc.NoisyDeepFactorized(batch_shape=(num_filters,))
     self.build((None, None, None, 3))
 
-  def _latent_model(self, compression):
-    return tfc.ContinuousBatchedEntropyModel(
-        self.prior, coding_rank=3, compression=compression)
+  def entropy_models(self, compression):
+    return {"latent": tfc.ContinuousBatchedEntropyModel(
+        self.prior, coding_rank=3, compression=compression)}
 
   def forward(self, x, training):
     y = self.analysis_transform(x)
-    y_hat, bits = self._latent_model(False)(y, training=training)
+    y_hat, bits = self.entropy_models(False)["latent"](y, training=training)
     return {"x_hat": self.synthesis_transform(y_hat), "bits": bits,
             "y_hat": y_hat}
 
-  def prepare_for_coding(self):
-    self.entropy_model = self._latent_model(True)
-
   def encode_latents(self, x):
-    return [self.entropy_model.compress(self.analysis_transform(x))]
+    return [self.coding_models["latent"].compress(self.analysis_transform(x))]
 
   def decode_latents(self, strings, padded_shape):
-    y_hat = self.entropy_model.decompress(strings[:1], padded_shape // 16)
+    y_hat = self.coding_models["latent"].decompress(
+        strings[:1], padded_shape // 16)
     return self.synthesis_transform(y_hat)
+
+  def latent_symbols(self, x):
+    offset = self.coding_models["latent"].quantization_offset
+    y = self.analysis_transform(x) - offset
+    return {"latents": tf.cast(tf.round(y), tf.int32)}
+
+  def symbol_bits(self, symbols):
+    latents = symbols["latents"]
+    channels = tf.broadcast_to(tf.range(self.num_filters), tf.shape(latents))
+    bits = entropy.table_bits(self.coding_models["latent"], latents, channels)
+    return tf.reduce_sum(bits, axis=(1, 2, 3))
+
+  def synthesize(self, latents):
+    offset = self.coding_models["latent"].quantization_offset
+    return self.synthesis_transform(tf.cast(latents, tf.float32) + offset)

@@ -5,6 +5,7 @@ import math
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfpc import entropy
 from tfpc.codecs import base
 from tfpc.codecs import transforms
 
@@ -40,37 +41,63 @@ class BMSHJ2018(base.LearnedCodec):
     step = (math.log(self.scale_max) - log_min) / (self.num_scales - 1)
     return tf.math.exp(log_min + step * index)
 
-  def _latent_models(self, compression):
-    latent = tfc.LocationScaleIndexedEntropyModel(
-        tfc.NoisyNormal, self.num_scales, self._scale, coding_rank=3,
-        compression=compression)
-    side = tfc.ContinuousBatchedEntropyModel(
-        self.hyperprior, coding_rank=3, compression=compression)
-    return latent, side
+  def entropy_models(self, compression):
+    return {
+        "latent": tfc.LocationScaleIndexedEntropyModel(
+            tfc.NoisyNormal, self.num_scales, self._scale, coding_rank=3,
+            compression=compression),
+        "side": tfc.ContinuousBatchedEntropyModel(
+            self.hyperprior, coding_rank=3, compression=compression),
+    }
 
   def forward(self, x, training):
-    latent_model, side_model = self._latent_models(False)
-    y = self.analysis_transform(x)
-    z = self.hyper_analysis_transform(abs(y))
-    z_hat, side_bits = side_model(z, training=training)
-    y_hat, bits = latent_model(
+    models = self.entropy_models(False)
+    y, z = self._analyze(x)
+    z_hat, side_bits = models["side"](z, training=training)
+    y_hat, bits = models["latent"](
         y, self.hyper_synthesis_transform(z_hat), training=training)
     return {"x_hat": self.synthesis_transform(y_hat),
             "bits": bits + side_bits, "y_hat": y_hat, "z_hat": z_hat}
 
-  def prepare_for_coding(self):
-    self.entropy_model, self.side_entropy_model = self._latent_models(True)
+  def _analyze(self, x):
+    """Latents and side latents of a padded float batch."""
+    y = self.analysis_transform(x)
+    return y, self.hyper_analysis_transform(abs(y))
+
+  def _scale_tables(self, z_hat):
+    """The scale table index of each latent, as the range coder picks it."""
+    indexes = self.hyper_synthesis_transform(z_hat)
+    return tf.cast(tf.clip_by_value(indexes, 0., self.num_scales - 1.),
+                   tf.int32)
 
   def encode_latents(self, x):
-    y = self.analysis_transform(x)
-    z = self.hyper_analysis_transform(abs(y))
-    indexes = self.hyper_synthesis_transform(
-        self.side_entropy_model.quantize(z))
-    return [self.entropy_model.compress(y, indexes),
-            self.side_entropy_model.compress(z)]
+    latent, side = self.coding_models["latent"], self.coding_models["side"]
+    y, z = self._analyze(x)
+    indexes = self.hyper_synthesis_transform(side.quantize(z))
+    return [latent.compress(y, indexes), side.compress(z)]
 
   def decode_latents(self, strings, padded_shape):
-    z_hat = self.side_entropy_model.decompress(strings[1:2], padded_shape // 64)
-    y_hat = self.entropy_model.decompress(
-        strings[:1], self.hyper_synthesis_transform(z_hat))
+    latent, side = self.coding_models["latent"], self.coding_models["side"]
+    z_hat = side.decompress(strings[1:2], padded_shape // 64)
+    y_hat = latent.decompress(strings[:1], self.hyper_synthesis_transform(z_hat))
     return self.synthesis_transform(y_hat)
+
+  def latent_symbols(self, x):
+    y, z = self._analyze(x)
+    z = z - self.coding_models["side"].quantization_offset
+    return {"latents": tf.cast(tf.round(y), tf.int32),
+            "side_latents": tf.cast(tf.round(z), tf.int32)}
+
+  def symbol_bits(self, symbols):
+    latent, side = self.coding_models["latent"], self.coding_models["side"]
+    side_latents = symbols["side_latents"]
+    channels = tf.broadcast_to(tf.range(self.num_filters),
+                               tf.shape(side_latents))
+    tables = self._scale_tables(
+        tf.cast(side_latents, tf.float32) + side.quantization_offset)
+    bits = [entropy.table_bits(side, side_latents, channels),
+            entropy.table_bits(latent, symbols["latents"], tables)]
+    return sum(tf.reduce_sum(b, axis=(1, 2, 3)) for b in bits)
+
+  def synthesize(self, latents):
+    return self.synthesis_transform(tf.cast(latents, tf.float32))
