@@ -39,11 +39,40 @@ def _static_min_side(x):
   return side
 
 
+def _blur(x, size, sigma):
+  """tf.image.ssim's Gaussian window, applied separably ('VALID')."""
+  coords = tf.range(size, dtype=tf.float32) - (size - 1) / 2
+  taps = tf.nn.softmax(-0.5 * coords**2 / sigma**2)
+  channels = x.shape[-1]
+  for shape in ([size, 1, 1, 1], [1, size, 1, 1]):
+    kernel = tf.tile(tf.reshape(taps, shape), [1, 1, channels, 1])
+    x = tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], "VALID")
+  return x
+
+
+def _ssim_terms(x, y, size, sigma):
+  """Mean SSIM and mean contrast-structure per image and channel ([N, C]).
+
+  The same formula and constants as tf.image.ssim (K1 = 0.01, K2 = 0.03),
+  with the 2-D Gaussian split into two 1-D passes: 2 * size instead of
+  size**2 multiplies per pixel, equal results up to float rounding.
+  """
+  c1, c2 = (0.01 * 255.0)**2, (0.03 * 255.0)**2
+  means = _blur(tf.concat([x, y, x * y, x * x + y * y], -1), size, sigma)
+  mean_x, mean_y, mean_xy, mean_squares = tf.split(means, 4, axis=-1)
+  num0 = 2.0 * mean_x * mean_y
+  den0 = mean_x**2 + mean_y**2
+  luminance = (num0 + c1) / (den0 + c1)
+  cs = (2.0 * mean_xy - num0 + c2) / (mean_squares - den0 + c2)
+  return (tf.reduce_mean(luminance * cs, axis=[1, 2]),
+          tf.reduce_mean(cs, axis=[1, 2]))
+
+
 def ssim(x, y):
   """Single-scale SSIM per image ([N]), Gaussian window 11, sigma 1.5."""
   x, y = _pair(x, y)
   size, sigma = _filter_for(_static_min_side(x))
-  return tf.image.ssim(x, y, 255.0, filter_size=size, filter_sigma=sigma)
+  return tf.reduce_mean(_ssim_terms(x, y, size, sigma)[0], axis=-1)
 
 
 def msssim_scales(side):
@@ -54,15 +83,31 @@ def msssim_scales(side):
   return scales
 
 
+def _halve(x):
+  """2x2 average pooling; odd sides padded by mirroring, as tf.image does."""
+  pad_rows, pad_cols = tf.shape(x)[1] % 2, tf.shape(x)[2] % 2
+  x = tf.pad(x, [[0, 0], [0, pad_rows], [0, pad_cols], [0, 0]],
+             mode="SYMMETRIC")
+  return tf.nn.avg_pool2d(x, 2, 2, "VALID")
+
+
 def msssim(x, y):
-  """MS-SSIM per image ([N]); see the module docstring for small images."""
+  """MS-SSIM per image ([N]); see the module docstring for small images.
+
+  Matches tf.image.ssim_multiscale (same down-sampling, ReLU on the terms).
+  """
   x, y = _pair(x, y)
   side = _static_min_side(x)
-  scales = msssim_scales(side)
   if side < FILTER_SIZE:
     return ssim(x, y)
-  weights = MSSSIM_WEIGHTS[:scales]
-  weights = [w / sum(weights) for w in weights]
-  return tf.image.ssim_multiscale(x, y, 255.0, power_factors=weights,
-                                  filter_size=FILTER_SIZE,
-                                  filter_sigma=FILTER_SIGMA)
+  weights = MSSSIM_WEIGHTS[:msssim_scales(side)]
+  weights = tf.constant([w / sum(weights) for w in weights])
+  terms = []
+  for scale in range(len(weights)):
+    if scale:
+      x, y = _halve(x), _halve(y)
+    similarity, cs = _ssim_terms(x, y, FILTER_SIZE, FILTER_SIGMA)
+    terms.append(tf.nn.relu(cs))
+  terms[-1] = tf.nn.relu(similarity)
+  values = tf.reduce_prod(tf.stack(terms, -1) ** weights, axis=-1)
+  return tf.reduce_mean(values, axis=-1)
