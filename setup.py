@@ -16,7 +16,7 @@ setuptools.setup(
     python_requires="==3.11.*",
     packages=setuptools.find_packages(include=["tfpc", "tfpc.*"]),
     scripts=["bin/tfpc_compress", "bin/tfpc_decompress", "bin/tfpc_demo",
-             "bin/tfpc_export", "bin/tfpc_plot_scores",
+             "bin/tfpc_export", "bin/tfpc_eval", "bin/tfpc_plot_scores",
              "bin/tfpc_pretrain_proxy", "bin/tfpc_train"],
     install_requires=[
         "tensorflow==2.14.1",
@@ -32,6 +32,7 @@ setuptools.setup(
         "scipy",
         "tqdm",
         "matplotlib",
+        "bjontegaard==1.3.*",
     ],
     extras_require={
         "test": ["pytest", "hypothesis"],

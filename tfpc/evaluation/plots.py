@@ -75,3 +75,27 @@ def true_vs_proxy(true, predicted, metric, output):
   fig.tight_layout()
   fig.savefig(output, dpi=120)
   plt.close(fig)
+
+
+RD_LABELS = {"psnr": "PSNR (dB, RGB)", "psnr_y": "PSNR-Y (dB)",
+             "ssim": "SSIM", "msssim": "MS-SSIM", "vmaf": "VMAF"}
+
+
+def rd_curves(curves, metric, output):
+  """ProxIQA Fig. 4: mean quality against mean bpp, one line per curve.
+
+  `curves` maps a label to points with `bpp` and the metric (as `rd_points`
+  returns); learned curves are drawn with solid markers.
+  """
+  fig, ax = plt.subplots(figsize=(6.5, 4.8))
+  for label, points in curves.items():
+    ax.plot([p["bpp"] for p in points], [p[metric] for p in points],
+            marker="o", markersize=3.5, linewidth=1.3, label=label)
+  ax.set_xlabel("bits per pixel")
+  ax.set_ylabel(RD_LABELS.get(metric, metric))
+  ax.set_xlim(left=0)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8, loc="lower right")
+  fig.tight_layout()
+  fig.savefig(output, dpi=120)
+  plt.close(fig)

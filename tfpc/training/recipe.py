@@ -69,6 +69,10 @@ class TrainConfig:
   strategy: str = _field("default", f"Distribution: {STRATEGIES}.")
   cpu_devices: int = _field(0, "Split the CPU into this many logical "
                             "devices (to run 'mirrored' without GPUs).")
+  init_from: str = _field(None, "Start from the codec weights of an "
+                          "exported model of the same architecture (to "
+                          "fine-tune, e.g. to another lmbda); a resumed "
+                          "run continues from its own checkpoint.")
 
   def check(self):
     """Raises ConfigError for settings that cannot work together."""
@@ -157,6 +161,18 @@ def _record_recipe(config):
   os.replace(path + ".tmp", path)
 
 
+def _copy_weights(model, codec):
+  """Sets `codec`'s weights to those of the exported `model`."""
+  from tfpc import zoo  # pylint: disable=g-import-not-at-top
+  source = zoo.load_keras(model)
+  if source.get_config() != codec.get_config():
+    raise errors.ConfigError(
+        f"init_from {model} is a {source.get_config()} codec, not "
+        f"{codec.get_config()}")
+  for target, value in zip(codec.weights, source.weights):
+    target.assign(value)
+
+
 def train(config):
   """Runs (or resumes) the training run `config` describes."""
   config.check()
@@ -171,6 +187,8 @@ def train(config):
   with strategy.scope():
     codec = codecs.build_codec({"architecture": config.architecture,
                                 "num_filters": config.num_filters})
+    if config.init_from:
+      _copy_weights(config.init_from, codec)
     objective = build_objective(config)
   trainer = loop.Trainer(
       codec, objective, config.train_dir, strategy=strategy,

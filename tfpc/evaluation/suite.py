@@ -1,0 +1,332 @@
+"""The evaluation protocol of ProxIQA 4.1-4.4 as one run (`tfpc_eval`).
+
+For every image, every codec and every rate point: the real coded size, the
+decoded image's PSNR (RGB and Y), SSIM, MS-SSIM and VMAF, and the encode and
+decode times. Learned models are exported codec-form models (one per rate
+point, bitrate from the real `.tfpc` bytes); conventional codecs run through
+ffmpeg (`conventional`). Results are cached per (codec, setting, image), so a
+rerun, or a run with one more codec, computes only what is new. Outputs, in
+`output_dir`: per_image.csv, rd.json, bd_rate.md (Table 1 form), rd_*.png
+(Fig. 4), timing.md (Table 2), failures.json.
+"""
+
+import concurrent.futures
+import csv
+import dataclasses
+import fnmatch
+import glob
+import hashlib
+import json
+import os
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from tfpc import coding
+from tfpc import errors
+from tfpc import image as image_lib
+from tfpc import metrics
+from tfpc import zoo
+from tfpc.evaluation import bdrate
+from tfpc.evaluation import conventional
+from tfpc.evaluation import plots
+
+METRICS = ("psnr", "psnr_y", "ssim", "msssim", "vmaf")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff",
+                  ".webp")
+KODAK = os.path.normpath(os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 3, "shared",
+    "data", "kodak"))
+DEFAULT_MODELS = "tfpc bls2017-mse=bls2017-mse*"
+_CACHE_VERSION = 1
+
+
+def _field(default, help_text):
+  return dataclasses.field(default=default, metadata={"help": help_text})
+
+
+@dataclasses.dataclass
+class EvalConfig:
+  """Settings of one evaluation run (the flags of `tfpc_eval`)."""
+  images: str = _field(None, "Folder or glob of images; default: "
+                       "../shared/data/kodak when present.")
+  output_dir: str = _field("eval", "Where results, plots and the cache go.")
+  models: str = _field(DEFAULT_MODELS, "Learned RD curves: "
+                       "'label=spec+spec...;label=...'. A spec names an "
+                       "exported codec-form model (one rate point) and may "
+                       "be a glob over model names. Empty: none.")
+  codecs: str = _field("jpeg420", "Conventional codecs, comma-separated, or "
+                       f"'all': {', '.join(conventional.CODECS)}.")
+  anchor: str = _field(None, "Curve label the BD-rates are relative to; "
+                       "default: the first learned curve, else the first "
+                       "codec.")
+  metrics: str = _field(",".join(METRICS), "Metrics to compute.")
+  workers: int = _field(2, "Parallel coding jobs.")
+
+
+@dataclasses.dataclass
+class Curve:
+  """One RD curve: a label and its rate points (settings)."""
+  label: str
+  kind: str  # "learned" or a conventional codec name
+  settings: list
+
+
+def find_images(spec):
+  """Sorted image paths from a folder or a glob; ConfigError if none."""
+  spec = spec or KODAK
+  if os.path.isdir(spec):
+    paths = [os.path.join(spec, f) for f in os.listdir(spec)]
+  else:
+    paths = glob.glob(spec)
+  paths = sorted(p for p in paths if p.lower().endswith(IMAGE_SUFFIXES))
+  if not paths:
+    raise errors.ConfigError(f"no images found at {os.path.normpath(spec)}")
+  return paths
+
+
+def learned_curves(models, root=None):
+  """Parses --models into Curves of model paths (sorted by name)."""
+  curves = []
+  for item in filter(None, (s.strip() for s in (models or "").split(";"))):
+    label, _, specs = item.rpartition("=")
+    paths = []
+    for spec in specs.split("+"):
+      paths += _expand_model_spec(spec.strip(), root)
+    curves.append(Curve(label or specs, "learned", sorted(set(paths))))
+  return curves
+
+
+def _expand_model_spec(spec, root):
+  root = root or zoo.MODEL_ROOT
+  if not any(c in spec for c in "*?["):
+    return [zoo.resolve(spec, root)]
+  names = sorted(n for n in os.listdir(root) if fnmatch.fnmatch(n, spec))
+  paths = [zoo.resolve(n, root) for n in names]
+  paths = [p for p in paths if zoo.read_metadata(p).get("form") == "codec"]
+  if not paths:
+    raise errors.ConfigError(f"no codec-form model matches {spec!r} in {root}")
+  return paths
+
+
+def conventional_curves(names):
+  names = list(conventional.CODECS) if names == "all" else [
+      n.strip() for n in (names or "").split(",") if n.strip()]
+  unknown = [n for n in names if n not in conventional.CODECS]
+  if unknown:
+    raise errors.ConfigError(f"unknown codecs {unknown}; known: "
+                             f"{', '.join(conventional.CODECS)}")
+  return [Curve(conventional.CODECS[n].label, n,
+                list(conventional.CODECS[n].settings)) for n in names]
+
+
+def quality(reference, decoded, names):
+  """The requested metrics of one decoded image (floats)."""
+  scores = {}
+  for name in names:
+    if name == "psnr_y":
+      luma = lambda x: (x.astype(np.float64) @ [0.299, 0.587, 0.114])[..., None]
+      mse = np.mean((luma(reference) - luma(decoded)) ** 2)
+      scores[name] = float(10 * np.log10(255.0 ** 2 / mse)) if mse else np.inf
+    else:
+      scores[name] = float(metrics.compute(name, reference, decoded))
+  return scores
+
+
+class Evaluation:
+  """Runs the jobs of a config, with the cache; `run()` writes everything."""
+
+  def __init__(self, config):
+    self.config = config
+    self.metric_names = [m.strip() for m in config.metrics.split(",")
+                         if m.strip()]
+    unknown = set(self.metric_names) - set(METRICS)
+    if unknown:
+      raise errors.ConfigError(f"unknown metrics {sorted(unknown)}; known: "
+                               f"{', '.join(METRICS)}")
+    self.images = find_images(config.images)
+    self.curves = (learned_curves(config.models) +
+                   conventional_curves(config.codecs))
+    if not self.curves:
+      raise errors.ConfigError("nothing to evaluate: no models, no codecs")
+    labels = [c.label for c in self.curves]
+    self.anchor = config.anchor or labels[0]
+    if self.anchor not in labels:
+      raise errors.ConfigError(f"anchor {self.anchor!r} is not one of "
+                               f"{labels}")
+    self.cache_dir = os.path.join(config.output_dir, "cache")
+    self._models = {}
+    self.failures = []
+
+  def _model(self, path):
+    if path not in self._models:
+      model = zoo.load(path)
+      warm = np.zeros((model.metadata["stride"],) * 2 + (3,), np.uint8)
+      coding.decode(coding.encode(model, warm), model)  # first-call costs
+      self._models[path] = model
+    return self._models[path]
+
+  def _code(self, curve, setting, pixels):
+    if curve.kind != "learned":
+      return conventional.code(conventional.CODECS[curve.kind], setting,
+                               pixels)
+    model = self._model(setting)
+    start = time.perf_counter()
+    data = coding.encode(model, pixels)
+    middle = time.perf_counter()
+    decoded = coding.decode(data, model).pixels
+    return {"num_bytes": len(data), "decoded": decoded,
+            "encode_s": middle - start,
+            "decode_s": time.perf_counter() - middle}
+
+  def _job_key(self, curve, setting, image_digest):
+    if curve.kind == "learned":
+      what = ["learned", zoo.read_metadata(setting)["model_id"]]
+    else:
+      codec = conventional.CODECS[curve.kind]
+      what = [codec.name, codec.arguments(setting), codec.muxer]
+    text = json.dumps([_CACHE_VERSION, what, image_digest])
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+  def _job(self, curve, setting, path, pixels, digest):
+    """One (curve, setting, image) result, from the cache when there."""
+    cache = os.path.join(self.cache_dir,
+                         self._job_key(curve, setting, digest) + ".json")
+    try:
+      with open(cache) as f:
+        result = json.load(f)
+      if set(self.metric_names) <= set(result["metrics"]):
+        return result
+    except (OSError, json.JSONDecodeError, KeyError):
+      result = None
+    coded = self._code(curve, setting, pixels)
+    height, width = pixels.shape[:2]
+    result = {"num_bytes": coded["num_bytes"],
+              "bpp": 8.0 * coded["num_bytes"] / (height * width),
+              "metrics": quality(pixels, coded["decoded"], self.metric_names),
+              "encode_s": coded["encode_s"], "decode_s": coded["decode_s"]}
+    os.makedirs(self.cache_dir, exist_ok=True)
+    with open(cache + ".tmp", "w") as f:
+      json.dump(result, f)
+    os.replace(cache + ".tmp", cache)
+    return result
+
+  def _read_images(self):
+    loaded = {}
+    for path in self.images:
+      try:
+        pixels = image_lib.read_image(path).pixels
+      except errors.ImageReadError as e:
+        self.failures.append({"image": path, "error": str(e)})
+        continue
+      loaded[path] = (pixels, hashlib.sha256(pixels.tobytes()).hexdigest())
+    if not loaded:
+      raise errors.ConfigError("none of the images could be read")
+    return loaded
+
+  def run(self):
+    """Computes (or reads) every result; returns the records."""
+    images = self._read_images()
+    jobs = [(curve, setting, path) for curve in self.curves
+            for setting in curve.settings for path in images]
+    records = []
+    with concurrent.futures.ThreadPoolExecutor(self.config.workers) as pool:
+      futures = {pool.submit(self._job, curve, setting, path,
+                             *images[path]): (curve, setting, path)
+                 for curve, setting, path in jobs}
+      for future in tqdm(concurrent.futures.as_completed(futures),
+                         total=len(futures), desc="tfpc_eval", unit="job"):
+        curve, setting, path = futures[future]
+        try:
+          result = future.result()
+        except (errors.TfpcError, ValueError) as e:
+          self.failures.append({"curve": curve.label, "setting": str(setting),
+                                "image": path, "error": str(e)})
+          continue
+        records.append({"curve": curve.label, "kind": curve.kind,
+                        "setting": _setting_name(curve, setting),
+                        "image": os.path.basename(path), **result})
+    records.sort(key=lambda r: (r["curve"], r["image"], r["bpp"]))
+    return records
+
+
+def _setting_name(curve, setting):
+  if curve.kind == "learned":
+    return zoo.read_metadata(setting)["name"]
+  return setting
+
+
+def rd_points(records, metric_names):
+  """Per curve and setting: bpp and metrics averaged over the images."""
+  points = {}
+  for record in records:
+    points.setdefault(record["curve"], {}).setdefault(
+        str(record["setting"]), []).append(record)
+  curves = {}
+  for label, settings in points.items():
+    rows = []
+    for setting, group in settings.items():
+      rows.append({
+          "setting": group[0]["setting"], "images": len(group),
+          "bpp": float(np.mean([r["bpp"] for r in group])),
+          **{m: float(np.mean([r["metrics"][m] for r in group]))
+             for m in metric_names},
+          "encode_ms": 1000 * float(np.mean([r["encode_s"] for r in group])),
+          "decode_ms": 1000 * float(np.mean([r["decode_s"] for r in group]))})
+    curves[label] = sorted(rows, key=lambda r: r["bpp"])
+  return curves
+
+
+def write_outputs(evaluation, records, output_dir):
+  """per_image.csv, rd.json, bd_rate.md, rd_<metric>.png, timing.md."""
+  names = evaluation.metric_names
+  os.makedirs(output_dir, exist_ok=True)
+  with open(os.path.join(output_dir, "per_image.csv"), "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["curve", "setting", "image", "bytes", "bpp", *names,
+                     "encode_ms", "decode_ms"])
+    for r in records:
+      writer.writerow([r["curve"], r["setting"], r["image"], r["num_bytes"],
+                       f"{r['bpp']:.5f}",
+                       *(f"{r['metrics'][m]:.5f}" for m in names),
+                       f"{1000 * r['encode_s']:.1f}",
+                       f"{1000 * r['decode_s']:.1f}"])
+  curves = rd_points(records, names)
+  tables = {method: bdrate.table(records, evaluation.anchor, names, method)
+            for method in bdrate.METHODS}
+  with open(os.path.join(output_dir, "rd.json"), "w") as f:
+    json.dump({"images": [os.path.basename(p) for p in evaluation.images],
+               "anchor": evaluation.anchor, "curves": curves,
+               "bd_rate": tables, "failures": evaluation.failures}, f,
+              indent=1)
+  with open(os.path.join(output_dir, "bd_rate.md"), "w") as f:
+    f.write(bdrate.markdown(tables, evaluation.anchor, names))
+  with open(os.path.join(output_dir, "timing.md"), "w") as f:
+    f.write(_timing_markdown(curves))
+  with open(os.path.join(output_dir, "failures.json"), "w") as f:
+    json.dump(evaluation.failures, f, indent=1)
+  for metric in names:
+    plots.rd_curves(curves, metric, os.path.join(output_dir,
+                                                 f"rd_{metric}.png"))
+  return curves, tables
+
+
+def _timing_markdown(curves):
+  lines = ["| codec | encode ms / image | decode ms / image |",
+           "|---|---:|---:|"]
+  for label, rows in curves.items():
+    encode = np.mean([r["encode_ms"] for r in rows])
+    decode = np.mean([r["decode_ms"] for r in rows])
+    lines.append(f"| {label} | {encode:.0f} | {decode:.0f} |")
+  return "\n".join(lines) + "\n"
+
+
+def evaluate(config):
+  """Runs `config` and writes its outputs; returns (curves, tables, failures)."""
+  evaluation = Evaluation(config)
+  records = evaluation.run()
+  if not records:
+    raise errors.TfpcError("every job failed; see failures.json")
+  curves, tables = write_outputs(evaluation, records, config.output_dir)
+  return curves, tables, evaluation.failures
