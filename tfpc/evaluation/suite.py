@@ -14,7 +14,6 @@ import concurrent.futures
 import csv
 import dataclasses
 import fnmatch
-import glob
 import hashlib
 import json
 import os
@@ -24,7 +23,9 @@ import numpy as np
 from tqdm import tqdm
 
 from tfpc import coding
+from tfpc import data
 from tfpc import errors
+from tfpc.config import setting
 from tfpc import image as image_lib
 from tfpc import metrics
 from tfpc import zoo
@@ -33,8 +34,6 @@ from tfpc.evaluation import conventional
 from tfpc.evaluation import plots
 
 METRICS = ("psnr", "psnr_y", "ssim", "msssim", "vmaf")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff",
-                  ".webp")
 KODAK = os.path.normpath(os.path.join(
     os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 3, "shared",
     "data", "kodak"))
@@ -42,27 +41,23 @@ DEFAULT_MODELS = "tfpc bls2017-mse=bls2017-mse*"
 _CACHE_VERSION = 1
 
 
-def _field(default, help_text):
-  return dataclasses.field(default=default, metadata={"help": help_text})
-
-
 @dataclasses.dataclass
 class EvalConfig:
   """Settings of one evaluation run (the flags of `tfpc_eval`)."""
-  images: str = _field(None, "Folder or glob of images; default: "
-                       "../shared/data/kodak when present.")
-  output_dir: str = _field("eval", "Where results, plots and the cache go.")
-  models: str = _field(DEFAULT_MODELS, "Learned RD curves: "
-                       "'label=spec+spec...;label=...'. A spec names an "
-                       "exported codec-form model (one rate point) and may "
-                       "be a glob over model names. Empty: none.")
-  codecs: str = _field("jpeg420", "Conventional codecs, comma-separated, or "
-                       f"'all': {', '.join(conventional.CODECS)}.")
-  anchor: str = _field(None, "Curve label the BD-rates are relative to; "
-                       "default: the first learned curve, else the first "
-                       "codec.")
-  metrics: str = _field(",".join(METRICS), "Metrics to compute.")
-  workers: int = _field(2, "Parallel coding jobs.")
+  images: str = setting(None, "Folder or glob of images; default: "
+                        "../shared/data/kodak when present.")
+  output_dir: str = setting("eval", "Where results, plots and the cache go.")
+  models: str = setting(DEFAULT_MODELS, "Learned RD curves: "
+                        "'label=spec+spec...;label=...'. A spec names an "
+                        "exported codec-form model (one rate point) and may "
+                        "be a glob over model names. Empty: none.")
+  codecs: str = setting("jpeg420", "Conventional codecs, comma-separated, or "
+                        f"'all': {', '.join(conventional.CODECS)}.")
+  anchor: str = setting(None, "Curve label the BD-rates are relative to; "
+                        "default: the first learned curve, else the first "
+                        "codec.")
+  metrics: str = setting(",".join(METRICS), "Metrics to compute.")
+  workers: int = setting(2, "Parallel coding jobs.")
 
 
 @dataclasses.dataclass
@@ -74,16 +69,8 @@ class Curve:
 
 
 def find_images(spec):
-  """Sorted image paths from a folder or a glob; ConfigError if none."""
-  spec = spec or KODAK
-  if os.path.isdir(spec):
-    paths = [os.path.join(spec, f) for f in os.listdir(spec)]
-  else:
-    paths = glob.glob(spec)
-  paths = sorted(p for p in paths if p.lower().endswith(IMAGE_SUFFIXES))
-  if not paths:
-    raise errors.ConfigError(f"no images found at {os.path.normpath(spec)}")
-  return paths
+  """Sorted image paths from a folder or a glob (default: Kodak)."""
+  return data.list_images(spec or KODAK)
 
 
 def learned_curves(models, root=None):
@@ -323,7 +310,7 @@ def _timing_markdown(curves):
 
 
 def evaluate(config):
-  """Runs `config` and writes its outputs; returns (curves, tables, failures)."""
+  """Runs `config`, writes its outputs; returns (curves, tables, failures)."""
   evaluation = Evaluation(config)
   records = evaluation.run()
   if not records:

@@ -21,6 +21,7 @@ from scipy import stats
 from tqdm import tqdm
 
 from tfpc import errors
+from tfpc.config import setting
 from tfpc import losses
 from tfpc import metrics
 from tfpc.training import recipe
@@ -109,20 +110,20 @@ def agreement(true, predicted):
 @dataclasses.dataclass
 class PretrainConfig:
   """What `tfpc_pretrain_proxy` does; fields are its flags."""
-  output_dir: str = recipe._field(None, "Folder for the proxy (proxy.json, "
-                                  "proxy.weights.h5), its stats and plot.")
-  images: str = recipe._field(None, "Photos: a folder, a glob or 'skimage'.")
-  metric: str = recipe._field("vmaf", "Metric the proxy mimics: vmaf, ssim, "
-                              "msssim.")
-  patch_size: int = recipe._field(128, "Patch side (the training patches').")
-  num_patches: int = recipe._field(2048, "Distorted patches to make.")
-  validation_fraction: float = recipe._field(0.1, "Held-out share.")
-  epochs: int = recipe._field(20, "Passes over the training patches.")
-  batch_size: int = recipe._field(32, "Patches per step.")
-  learning_rate: float = recipe._field(1e-3, "Adam learning rate.")
-  codec_model: str = recipe._field("", "Exported codec whose outputs are "
-                                   "one distortion ('' leaves it out).")
-  seed: int = recipe._field(0, "Seed of patches, distortions and weights.")
+  output_dir: str = setting(None, "Folder for the proxy (proxy.json, "
+                                   "proxy.weights.h5), its stats and plot.")
+  images: str = setting(None, "Photos: a folder, a glob or 'skimage'.")
+  metric: str = setting("vmaf", "Metric the proxy mimics: vmaf, ssim, "
+                               "msssim.")
+  patch_size: int = setting(128, "Patch side (the training patches').")
+  num_patches: int = setting(2048, "Distorted patches to make.")
+  validation_fraction: float = setting(0.1, "Held-out share.")
+  epochs: int = setting(20, "Passes over the training patches.")
+  batch_size: int = setting(32, "Patches per step.")
+  learning_rate: float = setting(1e-3, "Adam learning rate.")
+  codec_model: str = setting("", "Exported codec whose outputs are "
+                                    "one distortion ('' leaves it out).")
+  seed: int = setting(0, "Seed of patches, distortions and weights.")
 
 
 def pretrain(config, codec=None):

@@ -13,6 +13,7 @@ import tensorflow as tf
 from tfpc import codecs
 from tfpc import data
 from tfpc import errors
+from tfpc.config import setting
 from tfpc import losses
 from tfpc.training import loop
 
@@ -27,52 +28,48 @@ RESUMABLE_CHANGES = ("train_dir", "images", "total_steps", "log_every",
 RECIPE_FILE = "recipe.json"
 
 
-def _field(default, help_text):
-  return dataclasses.field(default=default, metadata={"help": help_text})
-
-
 @dataclasses.dataclass
 class TrainConfig:
   """Everything a run needs; defaults are the paper's (ProxIQA, 4.1)."""
-  train_dir: str = _field(None, "Run folder: checkpoints, metrics.jsonl, "
-                          "TensorBoard events. Rerun to resume.")
-  images: str = _field(None, "Training images: a folder, a glob, or "
-                       "'skimage' for scikit-image's sample photos.")
-  architecture: str = _field("bls2017", f"Codec: {sorted(codecs.CODECS)}.")
-  num_filters: int = _field(192, "Filters per codec layer.")
-  objective: str = _field("mse", "mse (eq. 3) or a proxy target (eq. 7): "
-                          "vmafp, ssimp, msssimp.")
-  lmbda: float = _field(0.01, "Rate-distortion trade-off lambda (MSE on "
-                        "[0, 255], rate in bits per pixel).")
-  alpha: float = _field(1.54e-3, "Weight of the proxy loss against MSE.")
-  m_max: float = _field(100.0, "Upper bound of the 0-100 metric score.")
-  proxy_mode: str = _field("alternating", "alternating (the paper) or "
-                           "pretrained_fixed (a frozen proxy; Fig. 6a).")
-  proxy_init: str = _field(None, "Folder of a proxy from "
-                           "tfpc_pretrain_proxy to start from (required "
-                           "for pretrained_fixed).")
-  learning_rate: float = _field(1e-4, "Learning rate of codec and proxy.")
-  final_learning_rate: float = _field(1e-5, "Learning rate of the last "
-                                      "final_steps steps.")
-  final_steps: int = _field(100_000, "Steps at final_learning_rate.")
-  total_steps: int = _field(2_100_000, "Total steps.")
-  weight_decay: float = _field(0.01, "AdamW decoupled weight decay.")
-  batch_size: int = _field(8, "Patches per (global) batch.")
-  patch_size: int = _field(128, "Training patch side.")
-  crop_size: int = _field(256, "Side of the random crop the patch is cut "
-                          "from.")
-  seed: int = _field(0, "Seed of the data pipeline and initialization.")
-  log_every: int = _field(100, "Steps per metrics.jsonl line.")
-  checkpoint_every: int = _field(1000, "Steps per checkpoint.")
-  max_nonfinite_steps: int = _field(20, "Consecutive skipped (non-finite) "
-                                    "updates of one network before stopping.")
-  strategy: str = _field("default", f"Distribution: {STRATEGIES}.")
-  cpu_devices: int = _field(0, "Split the CPU into this many logical "
-                            "devices (to run 'mirrored' without GPUs).")
-  init_from: str = _field(None, "Start from the codec weights of an "
-                          "exported model of the same architecture (to "
-                          "fine-tune, e.g. to another lmbda); a resumed "
-                          "run continues from its own checkpoint.")
+  train_dir: str = setting(None, "Run folder: checkpoints, metrics.jsonl, "
+                           "TensorBoard events. Rerun to resume.")
+  images: str = setting(None, "Training images: a folder, a glob, or "
+                        "'skimage' for scikit-image's sample photos.")
+  architecture: str = setting("bls2017", f"Codec: {sorted(codecs.CODECS)}.")
+  num_filters: int = setting(192, "Filters per codec layer.")
+  objective: str = setting("mse", "mse (eq. 3) or a proxy target (eq. 7): "
+                           "vmafp, ssimp, msssimp.")
+  lmbda: float = setting(0.01, "Rate-distortion trade-off lambda (MSE on "
+                         "[0, 255], rate in bits per pixel).")
+  alpha: float = setting(1.54e-3, "Weight of the proxy loss against MSE.")
+  m_max: float = setting(100.0, "Upper bound of the 0-100 metric score.")
+  proxy_mode: str = setting("alternating", "alternating (the paper) or "
+                            "pretrained_fixed (a frozen proxy; Fig. 6a).")
+  proxy_init: str = setting(None, "Folder of a proxy from "
+                            "tfpc_pretrain_proxy to start from (required "
+                            "for pretrained_fixed).")
+  learning_rate: float = setting(1e-4, "Learning rate of codec and proxy.")
+  final_learning_rate: float = setting(1e-5, "Learning rate of the last "
+                                       "final_steps steps.")
+  final_steps: int = setting(100_000, "Steps at final_learning_rate.")
+  total_steps: int = setting(2_100_000, "Total steps.")
+  weight_decay: float = setting(0.01, "AdamW decoupled weight decay.")
+  batch_size: int = setting(8, "Patches per (global) batch.")
+  patch_size: int = setting(128, "Training patch side.")
+  crop_size: int = setting(256, "Side of the random crop the patch is cut "
+                           "from.")
+  seed: int = setting(0, "Seed of the data pipeline and initialization.")
+  log_every: int = setting(100, "Steps per metrics.jsonl line.")
+  checkpoint_every: int = setting(1000, "Steps per checkpoint.")
+  max_nonfinite_steps: int = setting(20, "Consecutive skipped (non-finite) "
+                                     "updates of one network before stopping.")
+  strategy: str = setting("default", f"Distribution: {STRATEGIES}.")
+  cpu_devices: int = setting(0, "Split the CPU into this many logical "
+                             "devices (to run 'mirrored' without GPUs).")
+  init_from: str = setting(None, "Start from the codec weights of an "
+                           "exported model of the same architecture (to "
+                           "fine-tune, e.g. to another lmbda); a resumed "
+                           "run continues from its own checkpoint.")
 
   def check(self):
     """Raises ConfigError for settings that cannot work together."""
