@@ -84,8 +84,8 @@ RD_LABELS = {"psnr": "PSNR (dB, RGB)", "psnr_y": "PSNR-Y (dB)",
 def rd_curves(curves, metric, output):
   """ProxIQA Fig. 4: mean quality against mean bpp, one line per curve.
 
-  `curves` maps a label to points with `bpp` and the metric (as `rd_points`
-  returns); learned curves are drawn with solid markers.
+  `curves` maps a label to points with `bpp` and the metric, as
+  `suite.rd_points` returns them.
   """
   fig, ax = plt.subplots(figsize=(6.5, 4.8))
   for label, points in curves.items():

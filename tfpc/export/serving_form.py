@@ -97,10 +97,10 @@ def export_serving(codec, base_dir, name, version=None, overwrite=False,
   info = layout.describe(codec, "serving", name, {
       "requires": "stock TensorFlow (no custom ops)",
       "signatures": list(SIGNATURES), **(metadata or {})})
-  functions = {key: getattr(module, key).get_concrete_function()
-               for key in SIGNATURES}
 
   def save(path):
+    functions = {key: getattr(module, key).get_concrete_function()
+                 for key in SIGNATURES}
     tf.saved_model.save(module, path, signatures={
         "serving_default": functions["reconstruct"], **functions})
 
