@@ -297,3 +297,14 @@ def test_interrupted_export_leaves_no_version(tmp_path):
   with pytest.raises(KeyboardInterrupt):
     layout.publish(save, {"name": "m"}, str(tmp_path), version=3)
   assert os.listdir(tmp_path / "m") == []
+
+
+def test_client_side_coding_of_the_serving_analysis(serving_root, photo):
+  pixels = photo[30:130, 50:190]
+  for name, root in (("bls2017-mse", None), ("tiny-bmshj2018", serving_root)):
+    serving = tf.saved_model.load(zoo.resolve(name + export.SERVING_SUFFIX,
+                                              root))
+    codec = zoo.load(name, root)
+    analysis = serving.signatures["analyze"](images=pixels[None])
+    data = codec._module.signatures["compress_analysis"](**analysis)  # pylint: disable=protected-access
+    assert data["tfpc_bytes"].numpy() == coding.encode(codec, pixels)

@@ -2,7 +2,7 @@
 
 A codec is a Keras model with an analysis transform, a synthesis transform and
 entropy models. Subclasses say how latents are modelled (`forward`) and coded
-(`encode_latents`, `decode_latents`); this base owns everything else: padding to
+(`encode_symbols`, `decode_latents`); this base owns everything else: padding to
 the model's stride, cropping back, rate in bits per pixel, and the
 `compress`/`decompress` tf.functions with fixed input signatures (made by
 `prepare_for_coding`). Subclasses
@@ -48,12 +48,13 @@ class LearnedCodec(tf.keras.Model):
   Class attributes set by subclasses:
     architecture: registry name (set by `@register`).
     stride: total downsampling; coded images are padded to a multiple of it.
-    num_strings: how many range-coded strings one image produces.
+    symbol_names: the integer tensors `latent_symbols` returns, one
+      range-coded string each.
   """
 
   architecture = None
   stride = None
-  num_strings = None
+  symbol_names = ("latents",)
 
   def __init__(self, num_filters=192):
     super().__init__(name=self.architecture)
@@ -61,6 +62,10 @@ class LearnedCodec(tf.keras.Model):
     # Filled in place by `prepare_for_coding`: Keras then tracks only the
     # current tables, so the model id and SavedModels never see stale ones.
     self.coding_models = {}
+
+  @property
+  def num_strings(self):
+    return len(self.symbol_names)
 
   def get_config(self):
     return {"architecture": self.architecture, "num_filters": self.num_filters}
@@ -96,8 +101,8 @@ class LearnedCodec(tf.keras.Model):
     self.decompress = tf.function(self._decompress, input_signature=[
         tf.TensorSpec((None,), tf.string), tf.TensorSpec((2,), tf.int32)])
 
-  def encode_latents(self, x):
-    """Padded float batch of one image to a list of `num_strings` [1] strings."""
+  def encode_symbols(self, symbols):
+    """`latent_symbols` output of one image to `num_strings` [1] strings."""
     raise NotImplementedError
 
   def decode_latents(self, strings, padded_shape):
@@ -111,7 +116,7 @@ class LearnedCodec(tf.keras.Model):
     """Padded float batch to the integer tensors the range coder codes.
 
     A dict: `latents` (int32 [N, h, w, C]) and, for hyperprior models,
-    `side_latents`. Each is exactly what `encode_latents` range-codes.
+    `side_latents`. `encode_symbols` range-codes exactly these.
     """
     raise NotImplementedError
 
@@ -126,7 +131,7 @@ class LearnedCodec(tf.keras.Model):
   def _compress(self, image):
     """Compresses one uint8 image [H, W, 3] to (strings [K], image shape [2])."""
     x = pad_to_multiple(tf.cast(image[None], tf.float32), self.stride)
-    strings = tf.concat(self.encode_latents(x), axis=0)
+    strings = tf.concat(self.encode_symbols(self.latent_symbols(x)), axis=0)
     return strings, tf.shape(image)[:2]
 
   def _decompress(self, strings, image_shape):

@@ -13,7 +13,6 @@ class BLS2017(base.LearnedCodec):
   """GDN analysis/synthesis (4+4 layers) and a non-parametric factorized prior."""
 
   stride = 16
-  num_strings = 1
 
   def __init__(self, num_filters=192):
     super().__init__(num_filters)
@@ -32,8 +31,10 @@ class BLS2017(base.LearnedCodec):
     return {"x_hat": self.synthesis_transform(y_hat), "bits": bits,
             "y_hat": y_hat}
 
-  def encode_latents(self, x):
-    return [self.coding_models["latent"].compress(self.analysis_transform(x))]
+  def encode_symbols(self, symbols):
+    latent = self.coding_models["latent"]
+    y_hat = tf.cast(symbols["latents"], tf.float32) + latent.quantization_offset
+    return [latent.compress(y_hat)]
 
   def decode_latents(self, strings, padded_shape):
     y_hat = self.coding_models["latent"].decompress(

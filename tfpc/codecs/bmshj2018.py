@@ -15,7 +15,7 @@ class BMSHJ2018(base.LearnedCodec):
   """The BLS transforms plus a hyperprior that predicts each latent's scale."""
 
   stride = 64
-  num_strings = 2
+  symbol_names = ("latents", "side_latents")
 
   def __init__(self, num_filters=192, num_scales=64, scale_min=0.11,
                scale_max=256.0):
@@ -70,11 +70,16 @@ class BMSHJ2018(base.LearnedCodec):
     return tf.cast(tf.clip_by_value(indexes, 0., self.num_scales - 1.),
                    tf.int32)
 
-  def encode_latents(self, x):
+  def _side_hat(self, side_latents):
+    offset = self.coding_models["side"].quantization_offset
+    return tf.cast(side_latents, tf.float32) + offset
+
+  def encode_symbols(self, symbols):
     latent, side = self.coding_models["latent"], self.coding_models["side"]
-    y, z = self._analyze(x)
-    indexes = self.hyper_synthesis_transform(side.quantize(z))
-    return [latent.compress(y, indexes), side.compress(z)]
+    z_hat = self._side_hat(symbols["side_latents"])
+    return [latent.compress(tf.cast(symbols["latents"], tf.float32),
+                            self.hyper_synthesis_transform(z_hat)),
+            side.compress(z_hat)]
 
   def decode_latents(self, strings, padded_shape):
     latent, side = self.coding_models["latent"], self.coding_models["side"]
@@ -93,8 +98,7 @@ class BMSHJ2018(base.LearnedCodec):
     side_latents = symbols["side_latents"]
     channels = tf.broadcast_to(tf.range(self.num_filters),
                                tf.shape(side_latents))
-    tables = self._scale_tables(
-        tf.cast(side_latents, tf.float32) + side.quantization_offset)
+    tables = self._scale_tables(self._side_hat(side_latents))
     bits = [entropy.table_bits(side, side_latents, channels),
             entropy.table_bits(latent, symbols["latents"], tables)]
     return sum(tf.reduce_sum(b, axis=(1, 2, 3)) for b in bits)

@@ -5,6 +5,10 @@ Signatures (all on single images):
   compress_encoded(image_bytes: string, PNG/JPEG/BMP/GIF) -> {tfpc_bytes}
   decompress(tfpc_bytes: string) -> {image: uint8 [H, W, 3], png_bytes: string,
                                      grayscale: bool}
+  compress_analysis(latents [, side_latents], image_shape) -> {tfpc_bytes}:
+      range-codes the output of the serving form's `analyze` for one image
+      (batch of 1), client-side; the same bytes as `compress` on that image,
+      except that the grayscale flag is never set.
 Binary tensors are named `*_bytes`, so TF Serving's REST API base64-encodes
 them. Images with three equal channels are flagged grayscale; their PNG is
 8-bit gray.
@@ -49,8 +53,19 @@ def signatures(codec, model_id):
             "png_bytes": image_lib.encode_png_tf(image, grayscale),
             "grayscale": grayscale}
 
+  symbol_specs = [tf.TensorSpec((1, None, None, codec.num_filters), tf.int32,
+                                 name=name) for name in codec.symbol_names]
+
+  @tf.function(input_signature=symbol_specs + [
+      tf.TensorSpec((2,), tf.int32, name="image_shape")])
+  def compress_analysis(*tensors):
+    symbols = dict(zip(codec.symbol_names, tensors))
+    strings = tf.concat(codec.encode_symbols(symbols), axis=0)
+    return {"tfpc_bytes": bitstream.pack_tf(model_id, tensors[-1], strings,
+                                            False)}
+
   return {"compress": compress, "compress_encoded": compress_encoded,
-          "decompress": decompress}
+          "decompress": decompress, "compress_analysis": compress_analysis}
 
 
 def export_codec(codec, base_dir, name, version=None, overwrite=False,
