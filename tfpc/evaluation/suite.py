@@ -186,7 +186,7 @@ class Evaluation:
       if set(self.metric_names) <= set(result["metrics"]):
         return result
     except (OSError, json.JSONDecodeError, KeyError):
-      result = None
+      pass  # not cached yet, or an unreadable entry: compute it again
     coded = self._code(curve, setting, pixels)
     height, width = pixels.shape[:2]
     result = {"num_bytes": coded["num_bytes"],
