@@ -217,8 +217,3 @@ def unpack(data, expected_model_id=None, max_side=DEFAULT_MAX_SIDE):
     offset += length
   return Container(model_id, height, width, strings,
                    bool(flags & FLAG_GRAYSCALE))
-
-
-def peek_model_id(data):
-  """The model id of a `.tfpc` file after full validation (any model)."""
-  return unpack(data).model_id

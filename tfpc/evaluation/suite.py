@@ -143,6 +143,8 @@ class Evaluation:
       raise errors.ConfigError(f"anchor {self.anchor!r} is not one of "
                                f"{labels}")
     self.cache_dir = os.path.join(config.output_dir, "cache")
+    self._metadata = {path: zoo.read_metadata(path) for curve in self.curves
+                      if curve.kind == "learned" for path in curve.settings}
     self._models = {}
     self.failures = []
 
@@ -169,7 +171,7 @@ class Evaluation:
 
   def _job_key(self, curve, setting, image_digest):
     if curve.kind == "learned":
-      what = ["learned", zoo.read_metadata(setting)["model_id"]]
+      what = ["learned", self._metadata[setting]["model_id"]]
     else:
       codec = conventional.CODECS[curve.kind]
       what = [codec.name, codec.arguments(setting), codec.muxer]
@@ -198,6 +200,11 @@ class Evaluation:
       json.dump(result, f)
     os.replace(cache + ".tmp", cache)
     return result
+
+  def _setting_name(self, curve, setting):
+    if curve.kind == "learned":
+      return self._metadata[setting]["name"]
+    return setting
 
   def _read_images(self):
     loaded = {}
@@ -232,16 +239,10 @@ class Evaluation:
                                 "image": path, "error": str(e)})
           continue
         records.append({"curve": curve.label, "kind": curve.kind,
-                        "setting": _setting_name(curve, setting),
+                        "setting": self._setting_name(curve, setting),
                         "image": os.path.basename(path), **result})
     records.sort(key=lambda r: (r["curve"], r["image"], r["bpp"]))
     return records
-
-
-def _setting_name(curve, setting):
-  if curve.kind == "learned":
-    return zoo.read_metadata(setting)["name"]
-  return setting
 
 
 def rd_points(records, metric_names):
