@@ -1,5 +1,6 @@
 """ProxIQA: proxy network, eq. 6-8, alternating updates, recipes, binaries."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -75,16 +76,16 @@ def test_proxy_save_and_load(tmp_path, photo):
 
 
 def test_objective_is_equations_6_to_8(photo):
-  """Eq. 7 with L_d on [0, 1] images, lambda as for MSE on [0, 255]."""
+  """Eq. 7 as lmbda * (MSE_255 + proxy_weight * L_p) + bpp."""
   x = patches(photo)
   x_hat = x + tf.random.stateless_uniform(x.shape, (1, 2), -20, 20)
   proxy = losses.ProxyIQANet("vmaf", 32)
-  objective = losses.ProxIQA(proxy, lmbda=0.02, alpha=0.1,
+  objective = losses.ProxIQA(proxy, lmbda=0.02, proxy_weight=7.5,
                              true_metric=constant_metric(70.0))
   terms = objective(x, {"x_hat": x_hat, "bpp": tf.constant(0.5)})
   predicted = proxy((x, tf.clip_by_value(x_hat, 0, 255))).numpy()
   mse = np.mean((x.numpy() - x_hat.numpy()) ** 2)
-  expected = 0.02 * (0.1 * 255**2 * (100 - predicted.mean()) + 0.9 * mse) + 0.5
+  expected = 0.02 * (mse + 7.5 * (100 - predicted.mean())) + 0.5
   np.testing.assert_allclose(terms["loss"], expected, rtol=1e-5)
   np.testing.assert_allclose(terms["metric_loss"],
                              np.mean((predicted - 70.0) ** 2), rtol=1e-5)
@@ -92,6 +93,41 @@ def test_objective_is_equations_6_to_8(photo):
                              rtol=1e-5)
   assert float(terms["metric_true_mean"]) == 70.0
   assert float(terms["metric_true_std"]) == 0.0
+
+
+def test_alpha_converts_to_proxy_weight_for_its_pixel_scale():
+  assert losses.proxy_weight_from_alpha(1.54e-3) == pytest.approx(100.30, 1e-3)
+  assert losses.proxy_weight_from_alpha(1.54e-3, 255.0) == pytest.approx(
+      1.54e-3 / (1 - 1.54e-3))
+  assert losses.proxy_weight_from_alpha(0.0) == 0.0
+  with pytest.raises(ValueError, match="alpha"):
+    losses.proxy_weight_from_alpha(1.0)
+
+
+def test_recipe_weighting_gives_the_documented_gradient_ratio(photo):
+  """On a fixed batch the codec's gradient is lmbda * (dMSE + w * dL_p), so
+  the proxy term's share of it is w * |dL_p| / |dMSE| (docs/proxiqa.md)."""
+  config = _parse_recipe(os.path.join(REPO, "configs",
+                                      "proxiqa_finetune.flags"))
+  assert config.effective_proxy_weight == 10.0
+  assert dataclasses.replace(config, alpha=1.54e-3).effective_proxy_weight \
+      == pytest.approx(100.30, 1e-3)
+  tf.keras.utils.set_random_seed(3)
+  x = patches(photo)
+  x_hat = tf.Variable(x + tf.random.stateless_uniform(x.shape, (4, 5), -9, 9))
+  proxy = losses.ProxyIQANet("vmaf", 32)
+  objective = losses.ProxIQA(proxy, 0.0035, config.effective_proxy_weight,
+                             true_metric=constant_metric(70.0))
+  with tf.GradientTape(persistent=True) as tape:
+    terms = objective(x, {"x_hat": x_hat, "bpp": tf.constant(0.0)})
+  total, mse, proxy_term = (tape.gradient(terms[k], x_hat)
+                            for k in ("loss", "mse", "proxy_loss"))
+  np.testing.assert_allclose(total, 0.0035 * (mse + 10.0 * proxy_term),
+                             rtol=1e-4, atol=1e-9)
+  ratio = 10.0 * tf.norm(proxy_term) / tf.norm(mse)
+  share = tf.norm(total - 0.0035 * mse) / tf.norm(0.0035 * mse)
+  np.testing.assert_allclose(share, ratio, rtol=1e-4)
+  assert 0.0 < float(ratio) < 100.0
 
 
 def test_true_scores_are_the_metric_of_the_coded_images(photo):
@@ -196,8 +232,8 @@ def test_every_recipe_is_valid():
                                      128)
       assert config.objective == name.split("_")[1][:-len(".flags")]
   vmafp = _parse_recipe(os.path.join(REPO, "configs", "bls_vmafp.flags"))
-  assert (vmafp.alpha, vmafp.m_max, vmafp.proxy_mode) == (1.54e-3, 100.0,
-                                                          "alternating")
+  assert (vmafp.proxy_weight, vmafp.alpha, vmafp.m_max, vmafp.proxy_mode) == (
+      10.0, None, 100.0, "alternating")
 
 
 def test_config_errors_are_one_line(tmp_path):

@@ -4,6 +4,30 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 
 
+class GDN(tfc.GDN):
+  """tfc's GDN with constant alpha and epsilon as Python numbers.
+
+  tfc returns them as tensors, so each `alpha == 1` test inside a
+  `tf.function` becomes a graph conditional (over a hundred per training step
+  of a hyperprior codec, and most of the tracing time). Same variables, same
+  values.
+  """
+
+  def _constant(self, parameter):
+    value = getattr(self, parameter + "_parameter")
+    if callable(value):
+      return getattr(super(), parameter)
+    return float(value)
+
+  @property
+  def alpha(self):
+    return self._constant("alpha")
+
+  @property
+  def epsilon(self):
+    return self._constant("epsilon")
+
+
 def _conv(filters, kernel, index, down, activation, **kwargs):
   strides = {"strides_down": down} if down else {}
   return tfc.SignalConv2D(
@@ -25,7 +49,7 @@ def analysis_transform(num_filters, num_layers=4):
   for i in range(num_layers):
     last = i == num_layers - 1
     layers.append(_conv(num_filters, 5, i, 2,
-                        None if last else tfc.GDN(name=f"gdn_{i}")))
+                        None if last else GDN(name=f"gdn_{i}")))
   return tf.keras.Sequential(layers, name="analysis")
 
 
@@ -36,7 +60,7 @@ def synthesis_transform(num_filters, num_layers=4):
     last = i == num_layers - 1
     layers.append(_deconv(
         3 if last else num_filters, 5, i, 2,
-        None if last else tfc.GDN(name=f"igdn_{i}", inverse=True)))
+        None if last else GDN(name=f"igdn_{i}", inverse=True)))
   layers.append(tf.keras.layers.Rescaling(255))
   return tf.keras.Sequential(layers, name="synthesis")
 

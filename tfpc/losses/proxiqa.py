@@ -1,28 +1,32 @@
 """ProxIQA (Chen et al.): a proxy network f_p of a quality metric as a loss.
 
-The codec f_c minimizes eq. 7, L_t = lambda * [alpha * L_p + (1 - alpha) * L_d]
-+ L_r, with L_p = M_max - f_p(x, x_hat) (eq. 6) and f_p frozen; f_p minimizes
-eq. 8, L_m = ||f_p(x, x_hat) - M(x, x_hat)||^2, on the same reconstructions
-held constant, with M the true metric. `ProxIQA` returns both losses from one
-forward pass; the trainer takes L_t's gradient for the codec and L_m's for the
-proxy, so each network is updated with the other one fixed, as in the paper.
+The codec f_c minimizes eq. 7 and f_p minimizes eq. 8, L_m =
+||f_p(x, x_hat) - M(x, x_hat)||^2, on the same reconstructions held constant,
+with M the true metric. `ProxIQA` returns both losses from one forward pass;
+the trainer takes eq. 7's gradient for the codec and L_m's for the proxy, so
+each network is updated with the other one fixed, as in the paper.
 
 Scores are on a 0-100 scale for every metric (SSIM and MS-SSIM are multiplied
-by 100), so that M_max = 100 and the paper's alpha mean the same thing for
-VMAF_p, SSIM_p and MSIM_p.
+by 100), so that M_max = 100 for VMAF_p, SSIM_p and MS-SSIM_p alike.
 
-Scale of L_d: in eq. 7, L_d is the MSE of images in [0, 1], the scale on which
-the paper's alpha = 1.54e-3 makes the proxy term lead (the gradient of
-alpha * L_p is then tens of times that of (1 - alpha) * L_d; with MSE on
-[0, 255] it would be 65025 times weaker and the proxy would have no effect:
-docs/results.md measures both).
-`lmbda` keeps the meaning it has for `RateDistortion` (MSE on [0, 255]), so
-that alpha = 0 is exactly the MSE objective at the same lmbda:
-L_t = lmbda * [alpha * 255^2 * L_p + (1 - alpha) * MSE_255] + bpp.
+The balance of eq. 7 is explicit: tfpc writes it as
+
+  L_t = lmbda * (MSE_255 + proxy_weight * L_p) + bpp,   L_p = M_max - f_p
+
+with MSE_255 the MSE of images on [0, 255], so one score point of the proxy
+weighs as much as `proxy_weight` units of MSE_255, `lmbda` means what it means
+for `RateDistortion`, and `proxy_weight = 0` is exactly the MSE objective.
+The paper writes lmbda * [alpha * L_p + (1 - alpha) * L_d] with alpha =
+1.54e-3 but does not state the pixel scale of L_d; `proxy_weight_from_alpha`
+converts an alpha for a declared scale (100.3 for L_d on [0, 1], 0.0015 on
+[0, 255]). The authors' public development code weighs both terms equally
+(proxy_weight = 1). docs/proxiqa.md measures the choices.
 """
 
 import json
 import os
+
+from absl import logging
 
 import tensorflow as tf
 
@@ -31,9 +35,16 @@ from tfpc import metrics
 from tfpc.losses import rd
 
 SCORE_SCALE = {"vmaf": 1.0, "ssim": 100.0, "msssim": 100.0}
-PIXEL_RANGE = 255.0  # L_d of eq. 7 is the MSE of images scaled to [0, 1]
 PROXY_CONFIG = "proxy.json"
 PROXY_WEIGHTS = "proxy.weights.h5"
+
+
+def proxy_weight_from_alpha(alpha, distortion_range=1.0):
+  """The `proxy_weight` equal to the paper's alpha with L_d the MSE of images
+  on [0, distortion_range] (eq. 7 rescaled so that MSE_255 has weight 1)."""
+  if not 0.0 <= alpha < 1.0:
+    raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+  return alpha / (1.0 - alpha) * (255.0 / distortion_range)**2
 
 
 def true_scores(metric, reference, distorted):
@@ -122,8 +133,11 @@ class ProxIQA:
 
   Args:
     proxy: the `ProxyIQANet` whose metric is optimized.
-    lmbda: rate-distortion trade-off, as for `RateDistortion` (see above).
-    alpha: weight of L_p against L_d (paper: 1.54e-3 for VMAF).
+    lmbda: rate-distortion trade-off, as for `RateDistortion` (MSE_255).
+    proxy_weight: MSE_255 units one proxy score point is worth (see above).
+    gap_threshold: a running mean of |mean proxy - mean true score| above
+      this many points, over `gap_patience` logged steps in a row, marks the
+      proxy as exploited (the codec fools it: the paper's Fig. 6a).
     m_max: upper bound of the metric's 0-100 score (paper: 100).
     train_proxy: True for the paper's alternating training; False keeps a
       pre-trained proxy fixed (the failure mode of the paper's Fig. 2 and 6a).
@@ -131,15 +145,36 @@ class ProxIQA:
       without gradient; default: `true_scores` of the proxy's metric.
   """
 
-  def __init__(self, proxy, lmbda, alpha=1.54e-3, m_max=100.0,
-               train_proxy=True, true_metric=None):
+  def __init__(self, proxy, lmbda, proxy_weight=10.0, m_max=100.0,
+               train_proxy=True, true_metric=None, gap_threshold=10.0,
+               gap_patience=3):
     self.proxy = proxy
     self.true_metric = true_metric or (
         lambda x, x_hat: true_scores(proxy.metric, x, x_hat))
     self.lmbda = lmbda
-    self.alpha = alpha
+    self.proxy_weight = proxy_weight
     self.m_max = m_max
     self.auxiliary = {"proxy": ("metric_loss", proxy)} if train_proxy else {}
+    self.gap_threshold = gap_threshold
+    self.gap_patience = gap_patience
+    self._gap_mean = None
+    self._gap_streak = 0
+
+  def on_log(self, record):
+    """Adds the proxy-gap guard to a log record; warns when it trips."""
+    gap = abs(record["metric_proxy_mean"] - record["metric_true_mean"])
+    self._gap_mean = gap if self._gap_mean is None else (
+        0.8 * self._gap_mean + 0.2 * gap)
+    self._gap_streak = (self._gap_streak + 1
+                        if self._gap_mean > self.gap_threshold else 0)
+    exploited = self._gap_streak >= self.gap_patience
+    if exploited:
+      logging.warning(
+          "step %d: proxy and true %s differ by %.1f points on average: the "
+          "codec is exploiting the proxy", record["step"], self.proxy.metric,
+          self._gap_mean)
+    record.update(proxy_gap=gap, proxy_gap_mean=self._gap_mean,
+                  proxy_exploited=exploited)
 
   def __call__(self, x, outputs):
     terms = rd.rate_distortion_terms(x, outputs)
@@ -147,8 +182,8 @@ class ProxIQA:
     proxy = self.proxy((x, x_hat))
     true = self.true_metric(x, x_hat)
     proxy_loss = self.m_max - tf.reduce_mean(proxy)
-    loss = self.lmbda * (self.alpha * PIXEL_RANGE**2 * proxy_loss +
-                         (1.0 - self.alpha) * terms["mse"]) + terms["bpp"]
+    loss = self.lmbda * (terms["mse"] + self.proxy_weight * proxy_loss) + \
+        terms["bpp"]
     return {"loss": loss, **terms, "proxy_loss": proxy_loss,
             "metric_loss": tf.reduce_mean(tf.square(proxy - true)),
             "metric_true_mean": tf.reduce_mean(true),

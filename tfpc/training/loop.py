@@ -42,10 +42,16 @@ class Trainer:
   replicas of `strategy` (default: no distribution; build the codec and the
   objective's networks under `strategy.scope()`). A network's update is
   skipped, and reported, when its loss or gradients are not finite.
+
+  Every network follows the codec's learning-rate schedule (`learning_rate`,
+  then `final_learning_rate` for the last `final_steps`) unless
+  `learning_rates` gives it a constant rate of its own by name. After each
+  log record is made, `objective.on_log(record)` (if defined) may add to it.
   """
 
   def __init__(self, codec, objective, train_dir, strategy=None,
                learning_rate=1e-4, final_learning_rate=1e-5, final_steps=0,
+               learning_rates=None,
                total_steps=1000, weight_decay=0.0, log_every=10,
                checkpoint_every=200, max_nonfinite_steps=20):
     self.codec = codec
@@ -65,8 +71,8 @@ class Trainer:
     with self.strategy.scope():
       for name, (_, network) in self.networks.items():
         self.optimizers[name] = tf.keras.optimizers.AdamW(
-            learning_rate=self.schedule, weight_decay=weight_decay, beta_1=0.9,
-            beta_2=0.999)
+            learning_rate=(learning_rates or {}).get(name, self.schedule),
+            weight_decay=weight_decay, beta_1=0.9, beta_2=0.999)
         self.optimizers[name].build(network.trainable_variables)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     checkpoint = tf.train.Checkpoint(
@@ -177,8 +183,15 @@ class Trainer:
             f"{streaks[name]} consecutive non-finite {name} updates at step "
             f"{int(self.step.numpy())}; last checkpoint kept in {self.train_dir}")
 
+  def _is_log_step(self, step):
+    """Every `log_every` steps, the last step, and powers of two before the
+    first `log_every` (a run shows signs of life within seconds)."""
+    return (step % self.log_every == 0 or step == self.total_steps or
+            (step < self.log_every and step & (step - 1) == 0))
+
   def run(self, dataset):
-    """Trains until `total_steps`; returns the last logged record.
+    """Trains until `total_steps` or a stop signal; returns the last record
+    (just `step` if nothing was logged since the last one).
 
     Logged values are means over the steps since the previous record, of
     finite values only; `<network>_skipped` counts updates skipped meanwhile.
@@ -210,7 +223,7 @@ class Trainer:
             sums[name] = sums.get(name, 0.0) + value
             counts[name] = counts.get(name, 0) + 1
         step = int(self.step.numpy())
-        if step % self.log_every == 0 or step == self.total_steps:
+        if self._is_log_step(step):
           record = {"step": step,
                     **{k: v / counts[k] for k, v in sums.items()},
                     **{f"{k}_skipped": v for k, v in skipped.items()},
@@ -219,11 +232,13 @@ class Trainer:
                     "steps_per_second": (step - start_step) /
                                         max(time.time() - start_time, 1e-9),
                     "time": time.time()}
+          if hasattr(self.objective, "on_log"):
+            self.objective.on_log(record)
           log.write(json.dumps(record) + "\n")
           with writer.as_default(step=step):
             for name, value in record.items():
               if name not in ("step", "time"):
-                tf.summary.scalar(name, value)
+                tf.summary.scalar(name, float(value))
           bar.set_postfix({k: f"{record[k]:.4g}" for k in
                            ("loss", "bpp", "psnr", "metric_true_mean",
                             "metric_proxy_mean") if k in record})
@@ -232,6 +247,8 @@ class Trainer:
         if step % self.checkpoint_every == 0:
           self.save()
       self.save()
+      if record is None or record["step"] != int(self.step.numpy()):
+        record = {"step": int(self.step.numpy())}
     finally:
       bar.close()
       log.close()

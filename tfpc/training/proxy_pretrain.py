@@ -54,7 +54,7 @@ def distort(patch, kind, strength, codec=None):
     noisy = patch + rng.normal(0, 1 + 29 * strength, patch.shape)
     return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
   if kind == "codec":
-    return codec.decode(codec.encode(patch), *patch.shape[:2])
+    return codec.decode(codec.encode(patch))
   raise ValueError(f"unknown distortion {kind!r}; known: {DISTORTIONS}")
 
 

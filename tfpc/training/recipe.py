@@ -41,14 +41,26 @@ class TrainConfig:
                            "vmafp, ssimp, msssimp.")
   lmbda: float = setting(0.01, "Rate-distortion trade-off lambda (MSE on "
                          "[0, 255], rate in bits per pixel).")
-  alpha: float = setting(1.54e-3, "Weight of the proxy loss against MSE.")
+  proxy_weight: float = setting(
+      10.0, "Eq. 7 as lmbda * (MSE_255 + proxy_weight * L_p) + bpp: the MSE "
+      "units (images on [0, 255]) one proxy score point is worth. 0 is the "
+      "MSE objective; 1 weighs both terms equally (the authors' code).")
+  alpha: float = setting(None, "The paper's alpha instead of proxy_weight "
+                         "(1.54e-3 for VMAF), converted for L_d on [0, "
+                         "alpha_distortion_range].")
+  alpha_distortion_range: float = setting(
+      1.0, "Pixel range of L_d that alpha assumes: 1 ([0, 1] images, "
+      "proxy_weight 100.3 for the paper's alpha) or 255 (0.0015).")
+  proxy_learning_rate: float = setting(1e-3, "Constant learning rate of "
+                                       "the proxy network (the authors' "
+                                       "code: 1e-3).")
   m_max: float = setting(100.0, "Upper bound of the 0-100 metric score.")
   proxy_mode: str = setting("alternating", "alternating (the paper) or "
                             "pretrained_fixed (a frozen proxy; Fig. 6a).")
   proxy_init: str = setting(None, "Folder of a proxy from "
                             "tfpc_pretrain_proxy to start from (required "
                             "for pretrained_fixed).")
-  learning_rate: float = setting(1e-4, "Learning rate of codec and proxy.")
+  learning_rate: float = setting(1e-4, "Learning rate of the codec.")
   final_learning_rate: float = setting(1e-5, "Learning rate of the last "
                                        "final_steps steps.")
   final_steps: int = setting(100_000, "Steps at final_learning_rate.")
@@ -66,10 +78,20 @@ class TrainConfig:
   strategy: str = setting("default", f"Distribution: {STRATEGIES}.")
   cpu_devices: int = setting(0, "Split the CPU into this many logical "
                              "devices (to run 'mirrored' without GPUs).")
-  init_from: str = setting(None, "Start from the codec weights of an "
-                           "exported model of the same architecture (to "
-                           "fine-tune, e.g. to another lmbda); a resumed "
-                           "run continues from its own checkpoint.")
+  init_from: str = setting(None, "Start from the weights of an exported "
+                           "model: all of them for the same codec (to "
+                           "fine-tune, e.g. to another lmbda or objective), "
+                           "else each sub-network of the same name and "
+                           "shapes (e.g. BLS2017 transforms into BMSHJ2018). "
+                           "A resumed run continues from its own checkpoint.")
+
+  @property
+  def effective_proxy_weight(self):
+    """proxy_weight, or the one `alpha` converts to when it is given."""
+    if self.alpha is None:
+      return self.proxy_weight
+    return losses.proxy_weight_from_alpha(self.alpha,
+                                          self.alpha_distortion_range)
 
   def check(self):
     """Raises ConfigError for settings that cannot work together."""
@@ -87,6 +109,8 @@ class TrainConfig:
       problems.append("proxy_mode=pretrained_fixed needs proxy_init")
     if self.strategy not in STRATEGIES:
       problems.append(f"strategy must be one of {STRATEGIES}")
+    if self.alpha is not None and not 0.0 <= self.alpha < 1.0:
+      problems.append("alpha must be in [0, 1)")
     if self.patch_size > self.crop_size:
       problems.append("patch_size must not exceed crop_size")
     if problems:
@@ -134,7 +158,8 @@ def build_objective(config):
     proxy = losses.load_proxy(config.proxy_init, metric, config.patch_size)
   else:
     proxy = losses.ProxyIQANet(metric, config.patch_size)
-  return losses.ProxIQA(proxy, config.lmbda, config.alpha, config.m_max,
+  return losses.ProxIQA(proxy, config.lmbda, config.effective_proxy_weight,
+                        config.m_max,
                         train_proxy=config.proxy_mode == "alternating")
 
 
@@ -159,15 +184,29 @@ def _record_recipe(config):
 
 
 def _copy_weights(model, codec):
-  """Sets `codec`'s weights to those of the exported `model`."""
+  """Copies the exported `model`'s sub-networks into `codec` by name.
+
+  Each sub-network (analysis_transform, prior, ...) that both codecs have,
+  with variables of the same shapes, is copied; returns their names.
+  """
   from tfpc import zoo  # pylint: disable=g-import-not-at-top
   source = zoo.load_keras(model)
-  if source.get_config() != codec.get_config():
+  targets = codec._trackable_children()  # pylint: disable=protected-access
+  copied = []
+  for name, part in source._trackable_children().items():  # pylint: disable=protected-access
+    target = targets.get(name)
+    if not (isinstance(part, tf.Module) and isinstance(target, tf.Module)):
+      continue
+    values, variables = part.variables, target.variables
+    if values and [v.shape for v in values] == [v.shape for v in variables]:
+      for variable, value in zip(variables, values):
+        variable.assign(value)
+      copied.append(name)
+  if not copied:
     raise errors.ConfigError(
-        f"init_from {model} is a {source.get_config()} codec, not "
-        f"{codec.get_config()}")
-  for target, value in zip(codec.weights, source.weights):
-    target.assign(value)
+        f"init_from {model} ({source.get_config()}) shares no sub-network "
+        f"with this codec ({codec.get_config()})")
+  return copied
 
 
 def train(config):
@@ -194,7 +233,8 @@ def train(config):
       final_steps=config.final_steps, total_steps=config.total_steps,
       weight_decay=config.weight_decay, log_every=config.log_every,
       checkpoint_every=config.checkpoint_every,
-      max_nonfinite_steps=config.max_nonfinite_steps)
+      max_nonfinite_steps=config.max_nonfinite_steps,
+      learning_rates={"proxy": config.proxy_learning_rate})
   dataset = data.patch_dataset(images, config.batch_size, config.patch_size,
                                config.crop_size, seed=config.seed)
   return trainer.run(dataset)

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Equal-budget ProxIQA protocol (docs/proxiqa.md), resumable: rerun to continue.
+#
+#   bash scripts/proxiqa_protocol.sh ARCH "LMBDA:START ..." "OBJECTIVES"
+#   bash scripts/proxiqa_protocol.sh bls2017 "0.0035:bls2017-mse" "vmafp ssimp"
+#
+# For each LMBDA, every objective in OBJECTIVES (vmafp, ssimp, msssimp) and an
+# MSE control start from the same model START (an exported model name or
+# path) and train the same steps (configs/proxiqa_finetune.flags; extra flags
+# in FLAGS="..." apply to every run, e.g. --total_steps or a GPU-scale
+# --flagfile). Each run is exported (codec form) as ARCH-OBJ-l<LMBDA>, the
+# control as the next version of ARCH-mse-l<LMBDA>; NAME_LMBDA (0.0035)
+# drops the suffix (ARCH-mse is the shipped default). EXPORT=0 skips export.
+# Proxies are pre-trained once per metric into runs/proxies/<metric>.
+# PROXY_WEIGHT overrides the recipe's proxy weight (and tags the run folder).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+arch=$1; points=$2; objectives=${3:-vmafp}
+bin=.venv/bin
+root=${RUNS:-runs/protocol}
+weight=${PROXY_WEIGHT:-10}
+declare -A metric=([vmafp]=vmaf [ssimp]=ssim [msssimp]=msssim)
+
+name_of() {  # ARCH-OBJ[-lLMBDA]
+  if [ "$2" = "${NAME_LMBDA:-0.0035}" ]; then echo "$arch-$1"
+  else echo "$arch-$1-l$2"; fi
+}
+
+for point in $points; do
+  lmbda=${point%%:*}; start=${point#*:}
+  for objective in mse $objectives; do
+    dir=$root/$arch-$objective-l$lmbda
+    extra=()
+    if [ "$objective" != mse ]; then
+      dir=$dir-w$weight
+      proxy=runs/proxies/${metric[$objective]}
+      if [ ! -f "$proxy/pretrain.json" ]; then
+        $bin/tfpc_pretrain_proxy --images=../shared/data/train-photos \
+            --metric="${metric[$objective]}" --codec_model=bls2017-mse \
+            --output_dir="$proxy"
+      fi
+      extra=(--proxy_init="$proxy" --proxy_weight="$weight")
+    fi
+    $bin/tfpc_train --flagfile=configs/proxiqa_finetune.flags \
+        --architecture="$arch" --objective="$objective" --lmbda="$lmbda" \
+        --init_from="$start" --train_dir="$dir" "${extra[@]}" ${FLAGS:-}
+    if [ "${EXPORT:-1}" = 1 ] && [ ! -f "$dir/exported" ]; then
+      steps=$(python3 -c "import json;print(json.load(open('$dir/recipe.json'))['total_steps'])")
+      what=$([ "$objective" = mse ] && echo "MSE control" ||
+             echo "ProxIQA ${metric[$objective]} (proxy weight $weight)")
+      $bin/tfpc_export --train_dir="$dir" --name="$(name_of "$objective" "$lmbda")" \
+          --form=codec --description="$arch, 64 filters, $what, lambda=$lmbda: \
+$start fine-tuned $steps steps (scripts/proxiqa_protocol.sh, configs/proxiqa_finetune.flags)" \
+          | tee "$dir/exported"
+    fi
+  done
+done
