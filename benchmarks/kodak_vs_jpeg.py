@@ -34,8 +34,8 @@ def main(argv):
   rows = []
   for path in tqdm(data.list_images(FLAGS.kodak), file=sys.stderr):
     pixels = image_lib.read_image(path).pixels
-    result = compare.learned_vs_jpeg(model, pixels)
-    learned, closest = result["learned"], result["jpeg"]
+    result = compare.learned_vs_jpeg([model], pixels)
+    learned, closest = result["learned"][0], result["jpeg"]
     rows.append((os.path.basename(path), learned["bpp"], learned["psnr"],
                  learned["msssim"], closest["quality"], closest["bpp"],
                  closest["psnr"], closest["msssim"],

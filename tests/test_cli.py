@@ -93,3 +93,20 @@ def test_encoder_errors_are_one_line(tmp_path, small_file):
       "no model 'no-such-model'")
   assert_clean_failure(run_cli("tfpc_compress", "--output=x.tfpc"),
                        "--input")
+
+
+def test_demo_shows_each_model_and_jpeg_with_vmaf(tmp_path, photo,
+                                                  tiny_model_root):
+  Image.fromarray(photo[:128, :192]).save(tmp_path / "crop.png")
+  models = ",".join(os.path.join(tiny_model_root, f"tiny-{a}", "1")
+                    for a in ("bls2017", "bmshj2018"))
+  result = run_cli("tfpc_demo", f"--image={tmp_path / 'crop.png'}",
+                   f"--models={models}")
+  assert result.returncode == 0, result.stderr
+  lines = result.stdout.splitlines()
+  assert lines[1].split() == ["codec", "bpp", "PSNR", "dB", "MS-SSIM", "VMAF"]
+  rows = [line.split() for line in lines[2:]]
+  assert [r[1] for r in rows[:2]] == ["tiny-bls2017/1", "tiny-bmshj2018/1"]
+  assert rows[2][:2] == ["JPEG", "4:2:0"]
+  vmaf = [float(r[-1]) for r in rows]
+  assert all(0.0 <= v <= 100.0 for v in vmaf) and len(rows) == 3

@@ -348,3 +348,22 @@ def test_score_plot_from_logs(tmp_path):
   with pytest.raises(errors.ConfigError, match="no proxy scores"):
     plots.scores_over_training([("x", plots.read_metrics_log(str(run)))],
                                str(output))
+
+
+def test_proxy_gap_guard_trips_only_on_a_lasting_gap():
+  objective = losses.ProxIQA(losses.ProxyIQANet("vmaf", 32), 0.01,
+                             gap_threshold=10.0, gap_patience=100)
+  records = [{"step": s, "metric_true_mean": 60.0,
+              "metric_proxy_mean": 60.0 + gap}
+             for s, gap in ((20, 30.0), (40, 0.0), (60, 0.0), (80, 0.0),
+                            (100, 0.0), (120, 0.0), (140, 40.0), (160, 40.0),
+                            (200, 40.0), (240, 40.0))]
+  flagged = []
+  for record in records:
+    objective.on_log(record)
+    flagged.append(record["proxy_exploited"])
+  # A short burst (step 20) decays below the threshold by step 120; the gap
+  # from step 140 on trips the guard once it has lasted 100 steps.
+  assert flagged == [False] * 9 + [True]
+  assert records[0]["proxy_gap"] == 30.0
+  assert objective.on_log({"step": 240}) is None  # no true score: no-op

@@ -78,7 +78,8 @@ def true_vs_proxy(true, predicted, metric, output):
 
 
 RD_LABELS = {"psnr": "PSNR (dB, RGB)", "psnr_y": "PSNR-Y (dB)",
-             "ssim": "SSIM", "msssim": "MS-SSIM", "vmaf": "VMAF"}
+             "ssim": "SSIM", "msssim": "MS-SSIM", "vmaf": "VMAF",
+             "vmaf_neg": "VMAF NEG"}
 
 
 def rd_curves(curves, metric, output):

@@ -33,7 +33,7 @@ from tfpc.evaluation import bdrate
 from tfpc.evaluation import conventional
 from tfpc.evaluation import plots
 
-METRICS = ("psnr", "psnr_y", "ssim", "msssim", "vmaf")
+METRICS = ("psnr", "psnr_y", "ssim", "msssim", "vmaf", "vmaf_neg")
 KODAK = os.path.normpath(os.path.join(
     os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 3, "shared",
     "data", "kodak"))

@@ -135,9 +135,9 @@ class ProxIQA:
     proxy: the `ProxyIQANet` whose metric is optimized.
     lmbda: rate-distortion trade-off, as for `RateDistortion` (MSE_255).
     proxy_weight: MSE_255 units one proxy score point is worth (see above).
-    gap_threshold: a running mean of |mean proxy - mean true score| above
-      this many points, over `gap_patience` logged steps in a row, marks the
-      proxy as exploited (the codec fools it: the paper's Fig. 6a).
+    gap_threshold: a running mean of |mean proxy - mean true score| (over
+      log records) above this many points for `gap_patience` steps or more
+      marks the proxy as exploited (the codec fools it: the paper's Fig. 6a).
     m_max: upper bound of the metric's 0-100 score (paper: 100).
     train_proxy: True for the paper's alternating training; False keeps a
       pre-trained proxy fixed (the failure mode of the paper's Fig. 2 and 6a).
@@ -147,7 +147,7 @@ class ProxIQA:
 
   def __init__(self, proxy, lmbda, proxy_weight=10.0, m_max=100.0,
                train_proxy=True, true_metric=None, gap_threshold=10.0,
-               gap_patience=3):
+               gap_patience=100):
     self.proxy = proxy
     self.true_metric = true_metric or (
         lambda x, x_hat: true_scores(proxy.metric, x, x_hat))
@@ -158,16 +158,21 @@ class ProxIQA:
     self.gap_threshold = gap_threshold
     self.gap_patience = gap_patience
     self._gap_mean = None
-    self._gap_streak = 0
+    self._gap_since = None  # first step of the current run above threshold
 
   def on_log(self, record):
     """Adds the proxy-gap guard to a log record; warns when it trips."""
+    if not {"metric_proxy_mean", "metric_true_mean"} <= record.keys():
+      return  # no finite true score since the last record
     gap = abs(record["metric_proxy_mean"] - record["metric_true_mean"])
     self._gap_mean = gap if self._gap_mean is None else (
         0.8 * self._gap_mean + 0.2 * gap)
-    self._gap_streak = (self._gap_streak + 1
-                        if self._gap_mean > self.gap_threshold else 0)
-    exploited = self._gap_streak >= self.gap_patience
+    if self._gap_mean <= self.gap_threshold:
+      self._gap_since = None
+    elif self._gap_since is None:
+      self._gap_since = record["step"]
+    exploited = (self._gap_since is not None and
+                 record["step"] - self._gap_since >= self.gap_patience)
     if exploited:
       logging.warning(
           "step %d: proxy and true %s differ by %.1f points on average: the "

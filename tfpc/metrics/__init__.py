@@ -14,7 +14,10 @@ from tfpc.metrics.libvmaf import VmafError, vmaf, vmaf_tf
 
 _TF_METRICS = {"psnr": fullref.psnr, "ssim": fullref.ssim,
                "msssim": fullref.msssim}
-NAMES = tuple(_TF_METRICS) + ("vmaf",)
+# libvmaf models by metric name; "vmaf_neg" (no enhancement gain) discounts
+# what sharpening adds to VMAF.
+_VMAF_MODELS = {"vmaf": "vmaf_v0.6.1", "vmaf_neg": "vmaf_v0.6.1neg"}
+NAMES = tuple(_TF_METRICS) + tuple(_VMAF_MODELS)
 
 
 def compute(name, reference, distorted):
@@ -30,9 +33,10 @@ def compute(name, reference, distorted):
     reference, distorted = reference[None], distorted[None]
   if reference.ndim != 4 or reference.shape[-1] != 3:
     raise ValueError(f"expected [N, H, W, 3] images, got {reference.shape}")
-  if name == "vmaf":
+  if name in _VMAF_MODELS:
     scores = vmaf(np.clip(np.round(reference), 0, 255).astype(np.uint8),
-                  np.clip(np.round(distorted), 0, 255).astype(np.uint8))
+                  np.clip(np.round(distorted), 0, 255).astype(np.uint8),
+                  model=_VMAF_MODELS[name])
     return scores[0] if single else scores
   scores = _TF_METRICS[name](reference.astype(np.float32),
                              distorted.astype(np.float32)).numpy()
@@ -49,8 +53,8 @@ def score_tf(name, reference, distorted):
   """
   if name not in NAMES:
     raise ValueError(f"unknown metric {name!r}; known: {sorted(NAMES)}")
-  if name == "vmaf":
-    return vmaf_tf(reference, distorted)
+  if name in _VMAF_MODELS:
+    return vmaf_tf(reference, distorted, model=_VMAF_MODELS[name])
   as_coded = lambda x: tf.clip_by_value(tf.round(tf.stop_gradient(x)), 0, 255)
   return tf.stop_gradient(
       _TF_METRICS[name](as_coded(reference), as_coded(distorted)))

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Table 1 of ProxIQA at reduced scale (docs/proxiqa.md): the six model families
+# of saved_models/ and conventional codecs on Kodak (real file sizes), BD-rates
+# against BLS-MSE (and BMSHJ-VMAF_p against BMSHJ-MSE), RD plots (Fig. 4), and
+# the Fig. 5 crops. Cached in runs/eval_table1: a rerun computes only what is
+# new. Copies the tables and figures into docs/proxiqa/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=runs/eval_table1
+models="BLS-MSE=bls2017-mse*;BLS-VMAF_p=bls2017-vmafp*;BLS-SSIM_p=bls2017-ssimp*"
+models="$models;BLS-MS-SSIM_p=bls2017-msssimp*;BMSHJ-MSE=bmshj2018-mse*"
+models="$models;BMSHJ-VMAF_p=bmshj2018-vmafp*"
+metrics=psnr,ssim,msssim,vmaf,vmaf_neg
+for anchor in BLS-MSE BMSHJ-MSE; do
+  .venv/bin/tfpc_eval --models="$models" \
+      --codecs=jpeg444,jpeg2000,hevc444,hevc420 --anchor="$anchor" \
+      --metrics=$metrics --output_dir=$out
+  cp $out/bd_rate.md "docs/proxiqa/bd_rate_vs_$anchor.md"
+done
+cp $out/rd_vmaf.png docs/proxiqa/fig4_vmaf.png
+cp $out/rd_vmaf_neg.png docs/proxiqa/fig4_vmaf_neg.png
+cp $out/rd_psnr.png docs/proxiqa/rd_psnr.png
+cp $out/timing.md docs/proxiqa/timing.md
+.venv/bin/python benchmarks/proxiqa_crops.py --output=docs/proxiqa/fig5_crops.png
