@@ -5,7 +5,7 @@
 # Same seed, data, initial codec and initial proxy; only --proxy_mode differs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-steps=${STEPS:-800}
+steps=${STEPS:-400}
 proxy=runs/fig6/proxy_vmaf64
 [ -f $proxy/pretrain.json ] || .venv/bin/tfpc_pretrain_proxy \
     --images=../shared/data/train-photos --metric=vmaf --patch_size=64 \
