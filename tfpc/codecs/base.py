@@ -7,10 +7,16 @@ the model's stride, cropping back, rate in bits per pixel, and the
 `compress`/`decompress` tf.functions with fixed input signatures (made by
 `prepare_for_coding`). Subclasses
 also expose the coding path split at the range coder (`latent_symbols`,
-`symbol_bits`, `synthesize`), which needs stock TF ops only.
+`symbol_bits`, `synthesize`), which needs stock TF ops only. The coding path
+runs the transforms through `self.inference` (weights computed once, see
+`inference.freeze`); training runs the Keras layers.
 """
 
+import types
+
 import tensorflow as tf
+
+from tfpc.codecs import inference
 
 CODECS = {}
 
@@ -92,9 +98,15 @@ class LearnedCodec(tf.keras.Model):
     raise NotImplementedError
 
   def prepare_for_coding(self):
-    """(Re)builds the range-coding tables from the current weights, and the
-    `compress`/`decompress` tf.functions that use them."""
+    """(Re)builds the range-coding tables and the inference transforms from
+    the current weights, and the `compress`/`decompress` tf.functions that
+    use them."""
     self.coding_models.update(self.entropy_models(compression=True))
+    # Plain functions (Keras does not track them): SavedModels hold the
+    # constants their traces capture.
+    self.inference = types.SimpleNamespace(**{
+        name: inference.freeze(value) for name, value in vars(self).items()
+        if isinstance(value, tf.keras.Sequential)})
     # New functions: traces of earlier ones captured the replaced tables.
     self.compress = tf.function(self._compress, input_signature=[
         tf.TensorSpec((None, None, 3), tf.uint8)])

@@ -39,11 +39,11 @@ class BLS2017(base.LearnedCodec):
   def decode_latents(self, strings, padded_shape):
     y_hat = self.coding_models["latent"].decompress(
         strings[:1], padded_shape // 16)
-    return self.synthesis_transform(y_hat)
+    return self.inference.synthesis_transform(y_hat)
 
   def latent_symbols(self, x):
     offset = self.coding_models["latent"].quantization_offset
-    y = self.analysis_transform(x) - offset
+    y = self.inference.analysis_transform(x) - offset
     return {"latents": tf.cast(tf.round(y), tf.int32)}
 
   def symbol_bits(self, symbols):
@@ -54,4 +54,5 @@ class BLS2017(base.LearnedCodec):
 
   def synthesize(self, latents):
     offset = self.coding_models["latent"].quantization_offset
-    return self.synthesis_transform(tf.cast(latents, tf.float32) + offset)
+    return self.inference.synthesis_transform(
+        tf.cast(latents, tf.float32) + offset)

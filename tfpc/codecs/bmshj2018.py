@@ -52,20 +52,25 @@ class BMSHJ2018(base.LearnedCodec):
 
   def forward(self, x, training):
     models = self.entropy_models(False)
-    y, z = self._analyze(x)
+    y, z = self._analyze(x, self)
     z_hat, side_bits = models["side"](z, training=training)
     y_hat, bits = models["latent"](
         y, self.hyper_synthesis_transform(z_hat), training=training)
     return {"x_hat": self.synthesis_transform(y_hat),
             "bits": bits + side_bits, "y_hat": y_hat, "z_hat": z_hat}
 
-  def _analyze(self, x):
-    """Latents and side latents of a padded float batch."""
-    y = self.analysis_transform(x)
-    return y, self.hyper_analysis_transform(abs(y))
+  @staticmethod
+  def _analyze(x, transforms):
+    """Latents and side latents of a padded float batch, through `transforms`
+    (the codec or its `inference`)."""
+    y = transforms.analysis_transform(x)
+    return y, transforms.hyper_analysis_transform(abs(y))
 
   def _scale_tables(self, z_hat):
-    """The scale table index of each latent, as the range coder picks it."""
+    """The scale table index of each latent, as the range coder picks it.
+
+    The hyper synthesis stays on the Keras layers in coding: its outputs pick
+    the tables, so they must match older exports' bit for bit."""
     indexes = self.hyper_synthesis_transform(z_hat)
     return tf.cast(tf.clip_by_value(indexes, 0., self.num_scales - 1.),
                    tf.int32)
@@ -85,10 +90,10 @@ class BMSHJ2018(base.LearnedCodec):
     latent, side = self.coding_models["latent"], self.coding_models["side"]
     z_hat = side.decompress(strings[1:2], padded_shape // 64)
     y_hat = latent.decompress(strings[:1], self.hyper_synthesis_transform(z_hat))
-    return self.synthesis_transform(y_hat)
+    return self.inference.synthesis_transform(y_hat)
 
   def latent_symbols(self, x):
-    y, z = self._analyze(x)
+    y, z = self._analyze(x, self.inference)
     z = z - self.coding_models["side"].quantization_offset
     return {"latents": tf.cast(tf.round(y), tf.int32),
             "side_latents": tf.cast(tf.round(z), tf.int32)}
@@ -104,4 +109,4 @@ class BMSHJ2018(base.LearnedCodec):
     return sum(tf.reduce_sum(b, axis=(1, 2, 3)) for b in bits)
 
   def synthesize(self, latents):
-    return self.synthesis_transform(tf.cast(latents, tf.float32))
+    return self.inference.synthesis_transform(tf.cast(latents, tf.float32))
