@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Equal-budget ProxIQA protocol (docs/proxiqa.md), resumable: rerun to continue.
 #
-#   bash scripts/proxiqa_protocol.sh ARCH "LMBDA:START ..." "OBJECTIVES"
-#   bash scripts/proxiqa_protocol.sh bls2017 "0.0035:bls2017-mse" "vmafp ssimp"
+#   bash scripts/proxiqa_protocol.sh ARCH "LMBDA:START ..." "OBJECTIVE[:WEIGHT] ..."
+#   bash scripts/proxiqa_protocol.sh bls2017 "0.0035:bls2017-mse" "vmafp ssimp:30"
 #
-# For each LMBDA, every objective in OBJECTIVES (vmafp, ssimp, msssimp) and an
+# For each LMBDA, every objective in OBJECTIVES (vmafp, ssimp, msssimp; WEIGHT,
+# default $PROXY_WEIGHT or the recipe's 10, is its --proxy_weight) and an
 # MSE control start from the same model START (an exported model name or
 # path) and train the same steps (configs/proxiqa_finetune.flags; extra flags
 # in FLAGS="..." apply to every run, e.g. --total_steps or a GPU-scale
@@ -12,13 +13,13 @@
 # control as the next version of ARCH-mse-l<LMBDA>; NAME_LMBDA (0.0035)
 # drops the suffix (ARCH-mse is the shipped default). EXPORT=0 skips export.
 # Proxies are pre-trained once per metric into runs/proxies/<metric>.
-# PROXY_WEIGHT overrides the recipe's proxy weight (and tags the run folder).
+# Run folders are tagged with the proxy weight: runs/protocol/ARCH-OBJ-lL-wW.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arch=$1; points=$2; objectives=${3:-vmafp}
 bin=.venv/bin
 root=${RUNS:-runs/protocol}
-weight=${PROXY_WEIGHT:-10}
+default_weight=${PROXY_WEIGHT:-10}
 declare -A metric=([vmafp]=vmaf [ssimp]=ssim [msssimp]=msssim)
 
 name_of() {  # ARCH-OBJ[-lLMBDA]
@@ -28,7 +29,9 @@ name_of() {  # ARCH-OBJ[-lLMBDA]
 
 for point in $points; do
   lmbda=${point%%:*}; start=${point#*:}
-  for objective in mse $objectives; do
+  for item in mse $objectives; do
+    objective=${item%%:*}; weight=$default_weight
+    [ "$item" = "$objective" ] || weight=${item#*:}
     dir=$root/$arch-$objective-l$lmbda
     extra=()
     if [ "$objective" != mse ]; then
