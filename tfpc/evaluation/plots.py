@@ -78,7 +78,10 @@ def true_vs_proxy(true, predicted, metric, output):
 
 
 RD_LABELS = {"psnr": "PSNR (dB, RGB)", "psnr_y": "PSNR-Y (dB)",
-             "ssim": "SSIM", "msssim": "MS-SSIM", "vmaf": "VMAF"}
+             "ssim": "SSIM", "msssim": "MS-SSIM", "vmaf": "VMAF",
+             "lpips": "LPIPS, AlexNet (lower is better)",
+             "lpips_vgg": "LPIPS, VGG16 (lower is better)",
+             "dists": "DISTS (lower is better)"}
 
 
 def rd_curves(curves, metric, output):

@@ -26,6 +26,8 @@ better. They are differentiable; the gradient of LPIPS's normalization is
 taken as 0 where a feature vector is all zero (the reference gives NaN).
 """
 
+import threading
+
 import numpy as np
 import tensorflow as tf
 
@@ -296,14 +298,16 @@ def build(name, weights_dir=None):
 
 
 _MODELS = {}
+_LOCK = threading.Lock()  # tfpc_eval scores images from several threads
 
 
 def model(name):
   """The shared model of distance `name`, from the current weights folder."""
   key = (name, weights.weights_dir())
-  if key not in _MODELS:
-    with tf.init_scope():  # its constants must outlive any graph being traced
-      _MODELS[key] = build(name)
+  with _LOCK:
+    if key not in _MODELS:
+      with tf.init_scope():  # its constants must outlive any traced graph
+        _MODELS[key] = build(name)
   return _MODELS[key]
 
 
