@@ -25,12 +25,14 @@ class PerceptualRateDistortion:
   D is the batch mean of `distance` (one of `perceptual.DISTANCES`) between
   the patches and their reconstructions clipped to [0, 255], and MSE that of
   images scaled to [0, 1]: with weight = 0 this is `RateDistortion(lmbda)`.
-  D is logged under the distance's name.
+  D is logged under the distance's name. The network's weights come from
+  `weights_dir` (default: `tfpc.weights.weights_dir()`).
   """
 
-  def __init__(self, distance, lmbda, weight):
+  def __init__(self, distance, lmbda, weight, weights_dir=None):
     self.distance = distance
-    self.model = perceptual.build(distance)  # now, outside any tf.function
+    # Built now, outside any tf.function.
+    self.model = perceptual.build(distance, weights_dir)
     self.lmbda = lmbda
     self.weight = weight
 
