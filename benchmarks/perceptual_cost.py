@@ -5,11 +5,11 @@ Usage: .venv/bin/python benchmarks/perceptual_cost.py [--weights_dir=DIR]
 For LPIPS-Alex, LPIPS-VGG, DISTS and the VGG19 relu5_4 feature loss: the
 median time of a forward pass and of a forward + backward pass (gradient with
 respect to the distorted batch) on an 8x128x128 batch pair and on one Kodak
-image pair (768x512), each in a tf.function, and the peak resident memory it
-adds (VmHWM, reset before each case). Then the median time of a training step
-of a BLS2017 codec with each distance in the objective
-(`PerceptualRateDistortion`, weight 0.5) against the plain MSE step, timed
-round-robin. The cost does not depend on the weights' values: any converted
+image pair (768x512), each in a tf.function, and the peak memory of TF's
+allocator during the calls, above the weights and inputs. Then the median
+time of a training step of a BLS2017 codec with each distance in the
+objective (`PerceptualRateDistortion`, weight 0.5) against the plain MSE
+step, timed round-robin. The cost does not depend on the weights' values: any converted
 backbones do (e.g. the random ones of perceptual_parity.py).
 """
 
@@ -40,28 +40,22 @@ FLAGS = flags.FLAGS
 DISTANCES = ("lpips", "lpips_vgg", "dists", "vgg19_relu5_4")
 
 
-def _peak_rss_mb():
-  with open("/proc/self/status") as f:
-    fields = dict(line.split(":", 1) for line in f)
-  return int(fields["VmHWM"].split()[0]) / 1024
-
-
-def _reset_peak_rss():
-  with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")
-
-
 def _time(function, rounds):
-  """(median seconds of `rounds` calls after one warm-up, peak MB added)."""
+  """(median seconds of `rounds` calls after a warm-up, peak MB it adds).
+
+  The memory is the peak of TF's CPU allocator over the timed calls, above
+  what was allocated before them (the network's weights, the inputs).
+  """
   function()
-  _reset_peak_rss()
-  before = _peak_rss_mb()
+  tf.config.experimental.reset_memory_stats("CPU:0")
+  before = tf.config.experimental.get_memory_info("CPU:0")["current"]
   times = []
   for _ in range(rounds):
     start = time.perf_counter()
     function()
     times.append(time.perf_counter() - start)
-  return np.median(times), _peak_rss_mb() - before
+  peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
+  return np.median(times), (peak - before) / 2**20
 
 
 def _cases(model, x, y):

@@ -29,7 +29,8 @@ import numpy as np
 
 KODAK = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
                      os.pardir, "shared", "data", "kodak")
-CROPS = (("kodim01.png", 100, 150, 157, 203), ("kodim08.png", 37, 211, 129, 190),
+CROPS = (("kodim01.png", 100, 150, 157, 203),
+         ("kodim08.png", 37, 211, 129, 190),
          ("kodim23.png", 120, 300, 251, 317))
 DISTORTIONS = ("jpeg", "noise", "blur")
 METRICS = ("lpips", "lpips_vgg", "dists", "vgg19_conv5_4", "vgg19_relu5_4")

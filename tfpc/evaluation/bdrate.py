@@ -7,8 +7,8 @@ VCEG-M33) and `pchip` (piecewise cubic Hermite, as VCEG-AL22 / JVET-style
 tools). Rates are in bpp, log-scaled by the library; quality is the metric
 itself, negated for distances (`metrics.LOWER_IS_BETTER`: LPIPS, DISTS), so
 that quality always rises with rate and a negative BD-rate always means fewer
-bits for the same score. Points whose quality does not rise with rate are dropped first (an
-interpolation over quality needs it strictly increasing). Curves whose quality
+bits for the same score. Points whose quality does not rise with rate are
+dropped first (an interpolation over quality needs it strictly increasing). Curves whose quality
 ranges do not overlap get NaN from the library: such images are counted as
 `no_overlap`, not averaged, and a cell with no image left reads n/a.
 """

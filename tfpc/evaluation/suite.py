@@ -2,9 +2,9 @@
 
 For every image, every codec and every rate point: the real coded size, the
 decoded image's PSNR (RGB and Y), SSIM, MS-SSIM and VMAF (and, when asked,
-the distances LPIPS and DISTS), and the encode and decode times. Learned models are exported codec-form models (one per rate
-point, bitrate from the real `.tfpc` bytes); conventional codecs run through
-ffmpeg (`conventional`). Results are cached per (codec, setting, image), so a
+the distances LPIPS and DISTS), and the encode and decode times. Learned
+models are exported codec-form models (one per rate point, bitrate from the
+real `.tfpc` bytes); conventional codecs run through ffmpeg (`conventional`). Results are cached per (codec, setting, image), so a
 rerun, or a run with one more codec, computes only what is new. Outputs, in
 `output_dir`: per_image.csv, rd.json, bd_rate.md (Table 1 form), rd_*.png
 (Fig. 4), timing.md (Table 2), failures.json.
