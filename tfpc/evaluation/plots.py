@@ -79,7 +79,10 @@ def true_vs_proxy(true, predicted, metric, output):
 
 RD_LABELS = {"psnr": "PSNR (dB, RGB)", "psnr_y": "PSNR-Y (dB)",
              "ssim": "SSIM", "msssim": "MS-SSIM", "vmaf": "VMAF",
-             "vmaf_neg": "VMAF NEG"}
+             "vmaf_neg": "VMAF NEG",
+             "lpips": "LPIPS, AlexNet (lower is better)",
+             "lpips_vgg": "LPIPS, VGG16 (lower is better)",
+             "dists": "DISTS (lower is better)"}
 
 
 def rd_curves(curves, metric, output):

@@ -34,7 +34,8 @@ from tfpc import errors
 from tfpc import metrics
 from tfpc.losses import rd
 
-SCORE_SCALE = {"vmaf": 1.0, "ssim": 100.0, "msssim": 100.0}
+SCORE_SCALE = {"vmaf": 1.0, "ssim": 100.0, "msssim": 100.0, "lpips": 100.0,
+               "lpips_vgg": 100.0, "dists": 100.0}
 PROXY_CONFIG = "proxy.json"
 PROXY_WEIGHTS = "proxy.weights.h5"
 
@@ -48,8 +49,14 @@ def proxy_weight_from_alpha(alpha, distortion_range=1.0):
 
 
 def true_scores(metric, reference, distorted):
-  """The true metric of coded images, on the proxy's 0-100 scale ([N])."""
-  return SCORE_SCALE[metric] * metrics.score_tf(metric, reference, distorted)
+  """The true metric of coded images, on the proxy's 0-100 scale ([N]).
+
+  A distance d (`metrics.LOWER_IS_BETTER`: LPIPS, DISTS) scores 100 * (1 - d).
+  """
+  scores = metrics.score_tf(metric, reference, distorted)
+  if metric in metrics.LOWER_IS_BETTER:
+    scores = 1.0 - scores
+  return SCORE_SCALE[metric] * scores
 
 
 class ProxyIQANet(tf.keras.Model):

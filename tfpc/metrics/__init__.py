@@ -2,22 +2,35 @@
 
 `compute(name, reference, distorted)` takes uint8 or float arrays in [0, 255],
 [H, W, 3] or [N, H, W, 3], and returns one float64 score per image ([N], or a
-scalar for a single image). The TF functions in `fullref` are differentiable.
-`score_tf(name, reference, distorted)` is the in-graph form for training steps.
+scalar for a single image). The TF functions in `fullref` and `perceptual`
+are differentiable. `score_tf(name, reference, distorted)` is the in-graph
+form for training steps.
+
+PSNR, SSIM, MS-SSIM and VMAF are qualities (higher is better); the learned
+perceptual metrics `lpips`, `lpips_vgg` and `dists` are distances, as their
+references return them (0 for identical images, lower is better): they are
+`LOWER_IS_BETTER`. Their networks need converted backbone weights
+(`tfpc.weights`, `tfpc_weights`).
 """
+
+import functools
 
 import numpy as np
 import tensorflow as tf
 
 from tfpc.metrics import fullref
+from tfpc.metrics import perceptual
 from tfpc.metrics.libvmaf import VmafError, vmaf, vmaf_tf
 
 _TF_METRICS = {"psnr": fullref.psnr, "ssim": fullref.ssim,
-               "msssim": fullref.msssim}
+               "msssim": fullref.msssim,
+               **{name: functools.partial(perceptual.distance, name)
+                  for name in perceptual.METRICS}}
 # libvmaf models by metric name; "vmaf_neg" (no enhancement gain) discounts
 # what sharpening adds to VMAF.
 _VMAF_MODELS = {"vmaf": "vmaf_v0.6.1", "vmaf_neg": "vmaf_v0.6.1neg"}
-NAMES = tuple(_TF_METRICS) + tuple(_VMAF_MODELS)
+NAMES = ("psnr", "ssim", "msssim") + tuple(_VMAF_MODELS) + perceptual.METRICS
+LOWER_IS_BETTER = frozenset(perceptual.METRICS)
 
 
 def compute(name, reference, distorted):
@@ -25,6 +38,9 @@ def compute(name, reference, distorted):
   if name not in NAMES:
     raise ValueError(f"unknown metric {name!r}; known: {sorted(NAMES)}")
   reference, distorted = np.asarray(reference), np.asarray(distorted)
+  for x in (reference, distorted):
+    if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
+      raise TypeError(f"images must be uint8 or float arrays, got {x.dtype}")
   if reference.shape != distorted.shape:
     raise ValueError(
         f"shape mismatch: {reference.shape} vs {distorted.shape}")
