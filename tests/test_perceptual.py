@@ -23,6 +23,7 @@ from tfpc import losses
 from tfpc import metrics
 from tfpc import weights
 from tfpc.evaluation import bdrate
+from tfpc.evaluation import suite
 from tfpc.losses import proxiqa
 from tfpc.metrics import perceptual
 
@@ -278,7 +279,13 @@ def test_shape_and_dtype_errors(random_backbones, patches):
                         tf.zeros((1, 32, 32, 3), tf.int32))
 
 
-def test_bd_rate_keeps_its_sign_for_a_lower_is_better_metric():
+def test_tfpc_eval_scores_distances_and_keeps_the_bd_rate_sign(
+    random_backbones, patches):
+  crop, noisy = patches
+  scores = suite.quality(crop.astype(np.uint8), noisy[0].astype(np.uint8),
+                         ["psnr", "lpips", "dists"])
+  assert scores["psnr"] > 30 and 0 < scores["lpips"] < 1
+  assert {"lpips", "lpips_vgg", "dists"} <= set(suite.KNOWN_METRICS)
   rates = [0.1, 0.25, 0.5, 0.9, 1.6]
   distances = [0.5, 0.35, 0.22, 0.12, 0.06]
   records = [{"curve": curve, "image": "a.png", "bpp": scale * rate,

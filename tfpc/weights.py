@@ -187,10 +187,10 @@ def _legacy(file):
     raise pickle.UnpicklingError("unknown legacy protocol version")
   _unpickle(file)  # system info
   state = _unpickle(file)
-  storages = {}
+  dtypes, storages = _dtypes(state), {}
   for key in _unpickle(file):
     count = int.from_bytes(file.read(8), "little", signed=True)
-    dtype = _dtypes(state)[str(key)]
+    dtype = dtypes[str(key)]
     data = file.read(count * dtype.itemsize)
     if count < 0 or len(data) != count * dtype.itemsize:
       raise pickle.UnpicklingError(f"storage {key} is truncated")
