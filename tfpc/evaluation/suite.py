@@ -33,7 +33,6 @@ from tfpc.evaluation import bdrate
 from tfpc.evaluation import conventional
 from tfpc.evaluation import plots
 
-METRICS = ("psnr", "psnr_y", "ssim", "msssim", "vmaf")
 KODAK = os.path.normpath(os.path.join(
     os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 3, "shared",
     "data", "kodak"))
@@ -56,7 +55,8 @@ class EvalConfig:
   anchor: str = setting(None, "Curve label the BD-rates are relative to; "
                         "default: the first learned curve, else the first "
                         "codec.")
-  metrics: str = setting(",".join(METRICS), "Metrics to compute.")
+  metrics: str = setting(",".join(metrics.METRICS), "Metrics to compute "
+                         "(the registry `tfpc.metrics.METRICS`).")
   workers: int = setting(2, "Parallel coding jobs.")
 
 
@@ -110,15 +110,8 @@ def conventional_curves(names):
 
 def quality(reference, decoded, names):
   """The requested metrics of one decoded image (floats)."""
-  scores = {}
-  for name in names:
-    if name == "psnr_y":
-      luma = lambda x: (x.astype(np.float64) @ [0.299, 0.587, 0.114])[..., None]
-      mse = np.mean((luma(reference) - luma(decoded)) ** 2)
-      scores[name] = float(10 * np.log10(255.0 ** 2 / mse)) if mse else np.inf
-    else:
-      scores[name] = float(metrics.compute(name, reference, decoded))
-  return scores
+  return {name: float(metrics.compute(name, reference, decoded))
+          for name in names}
 
 
 class Evaluation:
@@ -128,10 +121,10 @@ class Evaluation:
     self.config = config
     self.metric_names = [m.strip() for m in config.metrics.split(",")
                          if m.strip()]
-    unknown = set(self.metric_names) - set(METRICS)
+    unknown = set(self.metric_names) - set(metrics.METRICS)
     if unknown:
       raise errors.ConfigError(f"unknown metrics {sorted(unknown)}; known: "
-                               f"{', '.join(METRICS)}")
+                               f"{', '.join(metrics.METRICS)}")
     self.images = find_images(config.images)
     self.curves = (learned_curves(config.models) +
                    conventional_curves(config.codecs))

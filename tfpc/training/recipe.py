@@ -15,10 +15,12 @@ from tfpc import data
 from tfpc import errors
 from tfpc.config import setting
 from tfpc import losses
+from tfpc import metrics
 from tfpc.training import loop
 
-OBJECTIVES = {"mse": None, "vmafp": "vmaf", "ssimp": "ssim",
-              "msssimp": "msssim"}
+# Objective name -> proxy metric: mse, or "<metric>p" for each metric with a
+# proxy scale in the registry (vmafp, ssimp, msssimp, ...).
+OBJECTIVES = {"mse": None, **{f"{m}p": m for m in metrics.proxy_metrics()}}
 PROXY_MODES = ("alternating", "pretrained_fixed")
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
 # May change between a run and its resumption; every other field may not.
