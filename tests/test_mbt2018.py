@@ -2,10 +2,12 @@
 context) trains, codes, exports in both forms and evaluates through the
 existing binaries at toy size."""
 
+import dataclasses
 import json
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from conftest import run_cli
@@ -65,3 +67,17 @@ def test_mean_scale_codec_through_every_binary(photo, tmp_path):
   assert result.returncode == 0, result.stderr
   with open(os.path.join(output, "rd.json")) as f:
     assert "mbt" in json.load(f)["curves"]
+
+
+def test_runs_recorded_before_codec_options_still_resume(tmp_path):
+  from tfpc import errors  # pylint: disable=g-import-not-at-top
+  from tfpc.training import recipe  # pylint: disable=g-import-not-at-top
+  config = recipe.TrainConfig(train_dir=str(tmp_path), images="skimage")
+  recorded = dataclasses.asdict(config)
+  del recorded["codec_options"]
+  with open(tmp_path / recipe.RECIPE_FILE, "w") as f:
+    json.dump(recorded, f)
+  recipe._record_recipe(config)  # pylint: disable=protected-access
+  config.codec_options = "num_scales=32"
+  with pytest.raises(errors.ConfigError, match="codec_options"):
+    recipe._record_recipe(config)  # pylint: disable=protected-access

@@ -48,9 +48,10 @@ class Metric:
     """Label of the proxy scale: 'VMAF', 'SSIM x 100', '100 - 100 x LPIPS'."""
     offset, scale = self.proxy
     short = self.label.split(" (")[0]
-    term = short if scale == 1 else f"{scale:g} x {short}"
-    return f"{offset:g} {'-' if scale < 0 else '+'} {abs(scale):g} x {short}" \
-        if offset else term
+    term = short if abs(scale) == 1 else f"{abs(scale):g} x {short}"
+    if not offset:
+      return term if scale > 0 else f"-{term}"
+    return f"{offset:g} {'-' if scale < 0 else '+'} {term}"
 
 
 METRICS = {}

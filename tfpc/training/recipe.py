@@ -197,7 +197,8 @@ def _record_recipe(config):
   settings = dataclasses.asdict(config)
   if os.path.exists(path):
     with open(path) as f:
-      previous = json.load(f)
+      # Settings added since the run started had their default value.
+      previous = {**dataclasses.asdict(TrainConfig()), **json.load(f)}
     changed = sorted(k for k in settings if k not in RESUMABLE_CHANGES and
                      previous.get(k) != settings[k])
     if changed:
