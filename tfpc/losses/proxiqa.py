@@ -162,6 +162,8 @@ class ProxIQA:
 
   def on_log(self, record):
     """Adds the proxy-gap guard to a log record; warns when it trips."""
+    if "metric_true_mean" not in record:
+      return  # no finite true score since the last record (metric failed)
     gap = abs(record["metric_proxy_mean"] - record["metric_true_mean"])
     self._gap_mean = gap if self._gap_mean is None else (
         0.8 * self._gap_mean + 0.2 * gap)
