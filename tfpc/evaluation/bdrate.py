@@ -5,10 +5,8 @@ each image's own RD points and then averaged over the images. Two
 interpolations, both from the library: `cubic` (the cubic polynomial fit of
 VCEG-M33) and `pchip` (piecewise cubic Hermite, as VCEG-AL22 / JVET-style
 tools). Rates are in bpp, log-scaled by the library; quality is the metric
-itself, negated for distances (`metrics.LOWER_IS_BETTER`: LPIPS, DISTS), so
-that quality always rises with rate and a negative BD-rate always means fewer
-bits for the same score. Points whose quality does not rise with rate are
-dropped first (an interpolation over quality needs it strictly increasing). Curves whose quality
+itself (negated for lower-is-better metrics). Points whose quality does not rise with rate are dropped first (an
+interpolation over quality needs it strictly increasing). Curves whose quality
 ranges do not overlap get NaN from the library: such images are counted as
 `no_overlap`, not averaged, and a cell with no image left reads n/a.
 """
@@ -80,7 +78,9 @@ def table(records, anchor, metric_names, method):
 
 
 def _curve(points, metric):
-  sign = -1.0 if metric in metrics.LOWER_IS_BETTER else 1.0
+  """(rates, qualities), qualities negated for lower-is-better metrics (the
+  BD-rate, an average over the quality range, does not change)."""
+  sign = 1.0 if metrics.get(metric).higher_is_better else -1.0
   return ([p["bpp"] for p in points],
           [sign * p["metrics"][metric] for p in points])
 

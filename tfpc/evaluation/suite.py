@@ -33,8 +33,7 @@ from tfpc.evaluation import bdrate
 from tfpc.evaluation import conventional
 from tfpc.evaluation import plots
 
-METRICS = ("psnr", "psnr_y", "ssim", "msssim", "vmaf", "vmaf_neg")  # default
-KNOWN_METRICS = METRICS + metrics.perceptual.METRICS
+DEFAULT_METRICS = ("psnr", "psnr_y", "ssim", "msssim", "vmaf", "vmaf_neg")
 KODAK = os.path.normpath(os.path.join(
     os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 3, "shared",
     "data", "kodak"))
@@ -57,11 +56,10 @@ class EvalConfig:
   anchor: str = setting(None, "Curve label the BD-rates are relative to; "
                         "default: the first learned curve, else the first "
                         "codec.")
-  metrics: str = setting(",".join(METRICS), "Metrics to compute, of "
-                         f"{', '.join(KNOWN_METRICS)}. lpips, lpips_vgg and "
-                         "dists are distances (lower is better; BD-rates "
-                         "keep their sign convention) and need backbones "
-                         "converted by tfpc_weights.")
+  metrics: str = setting(",".join(DEFAULT_METRICS), "Metrics to compute, "
+                         "of the registry `tfpc.metrics.METRICS`; lpips, "
+                         "lpips_vgg and dists need backbones converted by "
+                         "tfpc_weights.")
   workers: int = setting(2, "Parallel coding jobs.")
 
 
@@ -115,15 +113,8 @@ def conventional_curves(names):
 
 def quality(reference, decoded, names):
   """The requested metrics of one decoded image (floats)."""
-  scores = {}
-  for name in names:
-    if name == "psnr_y":
-      luma = lambda x: (x.astype(np.float64) @ [0.299, 0.587, 0.114])[..., None]
-      mse = np.mean((luma(reference) - luma(decoded)) ** 2)
-      scores[name] = float(10 * np.log10(255.0 ** 2 / mse)) if mse else np.inf
-    else:
-      scores[name] = float(metrics.compute(name, reference, decoded))
-  return scores
+  return {name: float(metrics.compute(name, reference, decoded))
+          for name in names}
 
 
 class Evaluation:
@@ -133,10 +124,10 @@ class Evaluation:
     self.config = config
     self.metric_names = [m.strip() for m in config.metrics.split(",")
                          if m.strip()]
-    unknown = set(self.metric_names) - set(KNOWN_METRICS)
+    unknown = set(self.metric_names) - set(metrics.METRICS)
     if unknown:
       raise errors.ConfigError(f"unknown metrics {sorted(unknown)}; known: "
-                               f"{', '.join(KNOWN_METRICS)}")
+                               f"{', '.join(metrics.METRICS)}")
     self.images = find_images(config.images)
     self.curves = (learned_curves(config.models) +
                    conventional_curves(config.codecs))
