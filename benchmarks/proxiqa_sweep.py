@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
+from tfpc import metrics
 from tfpc.evaluation import plots
 
 flags.DEFINE_string("eval_dir", "runs/eval_sweep", "tfpc_eval output folder.")
@@ -62,7 +63,7 @@ def main(argv):
     for metric, marker in (("vmaf", "o"), ("vmaf_neg", "s")):
       ax.scatter(delta["psnr"], delta[metric], marker=marker,
                  color="C0" if metric == "vmaf" else "C1",
-                 label=plots.RD_LABELS[metric] if label == "mse" else None)
+                 label=metrics.get(metric).label if label == "mse" else None)
       ax.annotate(label, (delta["psnr"], delta[metric]), fontsize=8,
                   xytext=(4, 2), textcoords="offset points")
   ax.axhline(0, color="gray", lw=0.8)

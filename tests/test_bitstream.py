@@ -134,3 +134,21 @@ def test_graph_reader_agrees_with_the_python_reader():
       _unpack_tf(bad)
     with pytest.raises(errors.BitstreamError):
       bitstream.unpack(bad, MODEL_ID)
+
+
+def test_pixel_limit_refuses_from_the_header(monkeypatch):
+  data = make(height=3000, width=4000)
+  assert bitstream.unpack(data).height == 3000
+  with pytest.raises(errors.ImageTooLargeError, match="pixel limit"):
+    bitstream.unpack(data, max_pixels=12_000_000 - 1)
+  monkeypatch.setenv("TFPC_MAX_PIXELS", "1000")
+  with pytest.raises(errors.ImageTooLargeError, match="1000 pixel limit"):
+    bitstream.unpack(data)
+  monkeypatch.setenv("TFPC_MAX_PIXELS", "many")
+  with pytest.raises(errors.ConfigError):
+    bitstream.unpack(data)
+
+
+def test_default_pixel_limit_is_pillows():
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  assert bitstream.PILLOW_MAX_PIXELS == Image.MAX_IMAGE_PIXELS

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import tensorflow as tf
+
 from conftest import kodak_image, run_cli
+from tfpc import cli
 
 
 def assert_clean_failure(result, message):
@@ -110,3 +113,28 @@ def test_demo_shows_each_model_and_jpeg_with_vmaf(tmp_path, photo,
   assert rows[2][:2] == ["JPEG", "4:2:0"]
   vmaf = [float(r[-1]) for r in rows]
   assert all(0.0 <= v <= 100.0 for v in vmaf) and len(rows) == 3
+
+
+def test_pixel_limit_is_one_line(tmp_path, small_file):
+  source = os.path.join(os.path.dirname(small_file), "s.png")
+  for program, path in (("tfpc_compress", source),
+                        ("tfpc_decompress", small_file)):
+    result = run_cli(program, f"--input={path}",
+                     f"--output={tmp_path / 'o'}", env={
+                         "TFPC_MAX_PIXELS": "100"})
+    assert_clean_failure(result, "100 pixel limit")
+
+
+@pytest.mark.parametrize("error", [
+    MemoryError(),
+    tf.errors.ResourceExhaustedError(
+        None, None, "OOM when allocating tensor\nwith shape [1,64,16384]")])
+def test_out_of_memory_is_one_line_and_status_2(monkeypatch, capsys, error):
+  def main(argv):
+    raise error
+  monkeypatch.setattr("sys.argv", ["tfpc_decompress"])
+  with pytest.raises(SystemExit) as exit_info:
+    cli.run(main)
+  assert exit_info.value.code == 2
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) == 1 and "out of memory" in lines[0], lines

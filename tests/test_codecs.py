@@ -71,6 +71,15 @@ def test_encode_rejects_non_rgb(tiny_models):
     coding.encode(tiny_models["bls2017"], np.zeros((4, 4), np.uint8))
 
 
+def test_pixel_limit_refuses_before_coding(tiny_models, photo):
+  model = tiny_models["bls2017"]
+  with pytest.raises(errors.ImageTooLargeError, match="pixel limit"):
+    coding.encode(model, photo, max_pixels=512 * 512 - 1)
+  data = coding.encode(model, photo[:32, :32])
+  with pytest.raises(errors.ImageTooLargeError, match="pixel limit"):
+    coding.decode(data, model, max_pixels=32 * 32 - 1)
+
+
 def test_shipped_model_real_rate_matches_its_estimate(default_model, photo):
   """The range coder's real size is within 3% (+header) of the estimate."""
   from tfpc import zoo  # pylint: disable=g-import-not-at-top

@@ -302,7 +302,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert all(np.isfinite(record[k]) for k in REQUIRED_LOG_KEYS)
     assert record["proxy_skipped"] == 0 and record["codec_skipped"] == 0
   codec, step = training.restore_codec(train_dir)
-  assert step == 3 and codec.num_filters == 4
+  assert step == 3 and codec.get_config()["num_filters"] == 4
 
 
 def test_proxy_pretraining_end_to_end(tmp_path, photo):

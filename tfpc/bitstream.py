@@ -23,6 +23,7 @@ inside exported models, where bad input must fail as a TF error.
 """
 
 import collections
+import os
 import struct
 import zlib
 
@@ -34,6 +35,7 @@ MAGIC = b"TFPC"
 FORMAT_VERSION = 1
 MAX_STRINGS = 16
 DEFAULT_MAX_SIDE = 16384
+PILLOW_MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb guard
 FLAG_GRAYSCALE = 1
 _FIXED = struct.Struct(">4sBB8sIIB")
 
@@ -165,8 +167,36 @@ def unpack_tf(data, model_id, max_side=DEFAULT_MAX_SIDE):
   return strings, image_shape, tf.cast(fields[5] & FLAG_GRAYSCALE, tf.bool)
 
 
-def unpack(data, expected_model_id=None, max_side=DEFAULT_MAX_SIDE):
-  """Parses and validates a `.tfpc` file, returning a `Container`."""
+def max_pixels_limit(max_pixels=None):
+  """The pixel-count limit: `max_pixels`, else $TFPC_MAX_PIXELS, else
+  Pillow's decompression-bomb guard."""
+  if max_pixels is not None:
+    return max_pixels
+  value = os.environ.get("TFPC_MAX_PIXELS")
+  if not value:
+    return PILLOW_MAX_PIXELS
+  try:
+    return int(value)
+  except ValueError:
+    raise errors.ConfigError(
+        f"TFPC_MAX_PIXELS={value!r} is not an integer") from None
+
+
+def check_size(height, width, max_pixels=None):
+  """Raises `ImageTooLargeError` if height x width is over the pixel limit."""
+  limit = max_pixels_limit(max_pixels)
+  if height * width > limit:
+    raise errors.ImageTooLargeError(
+        f"{width}x{height} image ({height * width} pixels) is over the "
+        f"{limit} pixel limit (--max_pixels or $TFPC_MAX_PIXELS)")
+
+
+def unpack(data, expected_model_id=None, max_side=DEFAULT_MAX_SIDE,
+           max_pixels=None):
+  """Parses and validates a `.tfpc` file, returning a `Container`.
+
+  Images over `max_side` or `max_pixels` (see `max_pixels_limit`) are refused
+  from the header, before any decoding work."""
   data = bytes(data)
   if not data:
     raise errors.EmptyFileError("empty file")
@@ -193,6 +223,7 @@ def unpack(data, expected_model_id=None, max_side=DEFAULT_MAX_SIDE):
     raise errors.ImageTooLargeError(
         f"header claims a {height}x{width} image, over the {max_side} px "
         "limit")
+  check_size(height, width, max_pixels)
   lengths_end = _FIXED.size + 4 * count
   if len(data) < lengths_end + 4:
     raise errors.TruncatedFileError("file cut short inside the header")

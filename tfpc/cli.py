@@ -3,7 +3,9 @@
 Import this before TensorFlow: it quiets TF's C++ logging. `run(main)` parses
 flags and runs `main`; any tfpc error, bad flag or unreadable file ends the
 program with exit status 2 and one line on stderr, never a traceback (set
-TFPC_DEBUG=1 to see one). Unexpected errors exit 1, also in one line.
+TFPC_DEBUG=1 to see one), and so does running out of memory
+(`MemoryError`, TF's `ResourceExhaustedError`). Unexpected errors exit 1, also
+in one line.
 """
 
 import dataclasses
@@ -17,7 +19,9 @@ from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from absl import logging
 
-from tfpc import errors  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+from tfpc import errors
 from tfpc import image as image_lib
 
 USAGE_ERROR = 2
@@ -58,6 +62,12 @@ def run(main):
       fail(e)
     except KeyboardInterrupt:
       fail("interrupted", 130)
+    except (MemoryError, tf.errors.ResourceExhaustedError) as e:
+      if os.environ.get("TFPC_DEBUG"):
+        raise
+      reason = str(e).strip().splitlines()[:1] or [type(e).__name__]
+      fail(f"out of memory ({reason[0][:200]}); try a smaller image or a "
+           "machine with more memory")
     except Exception as e:  # pylint: disable=broad-except
       if os.environ.get("TFPC_DEBUG"):
         raise

@@ -10,19 +10,23 @@ from tfpc import zoo
 Decoded = collections.namedtuple("Decoded", "pixels grayscale model")
 
 
-def encode(model, pixels):
+def encode(model, pixels, max_pixels=None):
   """Compresses uint8 RGB pixels [H, W, 3] to the bytes of a `.tfpc` file.
 
-  Images whose three channels are equal are flagged as grayscale."""
+  Images whose three channels are equal are flagged as grayscale. Images over
+  the pixel limit (`bitstream.max_pixels_limit`) are refused."""
   if pixels.ndim != 3 or pixels.shape[2] != 3 or not all(pixels.shape[:2]):
     raise errors.ImageReadError(f"expected [H, W, 3] pixels, got {pixels.shape}")
+  bitstream.check_size(*pixels.shape[:2], max_pixels)
   return model.encode(pixels)
 
 
-def decode(data, model=None, max_side=bitstream.DEFAULT_MAX_SIDE):
+def decode(data, model=None, max_side=bitstream.DEFAULT_MAX_SIDE,
+           max_pixels=None):
   """Decodes `.tfpc` bytes; without a model, finds the one that wrote them."""
   container = bitstream.unpack(
-      data, model.model_id if model is not None else None, max_side)
+      data, model.model_id if model is not None else None, max_side,
+      max_pixels)
   if model is None:
     path = zoo.find_by_model_id(container.model_id)
     if path is None:
@@ -30,29 +34,27 @@ def decode(data, model=None, max_side=bitstream.DEFAULT_MAX_SIDE):
           f"file was written by model {container.model_id.hex()}, which is "
           f"not in {zoo.MODEL_ROOT}; pass the model that wrote it")
     model = zoo.CodecModel(path)
-  if len(container.strings) != model.num_strings:
-    raise errors.CorruptedFileError(
-        f"{len(container.strings)} strings, model expects {model.num_strings}")
-  return Decoded(model.decode(data), container.grayscale, model)
+  return Decoded(model.decode(data, max_side, max_pixels), container.grayscale,
+                 model)
 
 
-def compress_file(input_path, output_path, model):
+def compress_file(input_path, output_path, model, max_pixels=None):
   """Reads an image, writes its `.tfpc` file; returns (pixels, file bytes)."""
-  loaded = image_lib.read_image(input_path)
-  data = encode(model, loaded.pixels)
+  loaded = image_lib.read_image(input_path, max_pixels=max_pixels)
+  data = encode(model, loaded.pixels, max_pixels)
   _write_bytes(output_path, data)
   return loaded, data
 
 
 def decompress_file(input_path, output_path, model=None,
-                    max_side=bitstream.DEFAULT_MAX_SIDE):
+                    max_side=bitstream.DEFAULT_MAX_SIDE, max_pixels=None):
   """Reads a `.tfpc` file, writes the reconstructed image; returns `Decoded`."""
   try:
     with open(input_path, "rb") as f:
       data = f.read()
   except OSError as e:
     raise errors.BitstreamError(f"{input_path}: cannot read ({e.strerror})") from None
-  decoded = decode(data, model, max_side)
+  decoded = decode(data, model, max_side, max_pixels)
   image_lib.write_image(output_path, decoded.pixels, decoded.grayscale)
   return decoded
 

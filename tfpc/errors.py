@@ -47,3 +47,11 @@ class ImageTooLargeError(BitstreamError):
 
 class WrongModelError(BitstreamError):
   """The file was written by another model than the one asked to decode it."""
+
+
+class WeightsError(TfpcError):
+  """A network's weights are missing, or a weight file cannot be used."""
+
+
+class UnsafeFileError(WeightsError):
+  """A weight file's pickle asks for something outside the allow-list."""

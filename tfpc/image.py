@@ -12,7 +12,8 @@ Conversion rule (documented in README, "Input images"):
   * 16-bit samples keep their high byte (v // 256), as Pillow itself does for
     16-bit RGB PNGs; 32-bit integer images are read as 16-bit (clipped).
   * 32-bit float images are refused (their range is not defined).
-  * Images wider or taller than `max_side` are refused before decoding.
+  * Images wider or taller than `max_side`, or with more pixels than
+    `max_pixels` (`bitstream.max_pixels_limit`), are refused before decoding.
 """
 
 import collections
@@ -23,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 import tensorflow as tf
 
+from tfpc import bitstream
 from tfpc import errors
 
 DEFAULT_MAX_SIDE = 16384
@@ -57,7 +59,7 @@ def to_rgb8(img, name="image"):
   return np.repeat(gray[..., None], 3, axis=-1), grayscale
 
 
-def read_image(path, max_side=DEFAULT_MAX_SIDE):
+def read_image(path, max_side=DEFAULT_MAX_SIDE, max_pixels=None):
   """Reads an image file as a `LoadedImage` (uint8 RGB pixels, flags)."""
   try:
     with Image.open(path) as img:
@@ -65,6 +67,10 @@ def read_image(path, max_side=DEFAULT_MAX_SIDE):
         raise errors.ImageReadError(
             f"{path}: {img.size[0]}x{img.size[1]} exceeds the {max_side} px "
             "limit")
+      try:
+        bitstream.check_size(img.size[1], img.size[0], max_pixels)
+      except errors.ImageTooLargeError as e:
+        raise errors.ImageReadError(f"{path}: {e}") from None
       if getattr(img, "n_frames", 1) > 1:
         warnings.warn(f"{path}: {img.n_frames} frames, coding the first",
                       ImageConversionWarning)

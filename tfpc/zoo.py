@@ -11,6 +11,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfpc import bitstream
 from tfpc import errors
 from tfpc.export import layout
 
@@ -84,7 +85,8 @@ class CodecModel:
           f"{path}: weights do not match the model id in its metadata")
     self.num_strings = self.metadata["num_strings"]
     self._signatures = self._module.signatures
-    if not {"compress", "decompress"} <= set(self._signatures):
+    if (not {"compress", "decompress"} <= set(self._signatures) or
+        not hasattr(self._module, "decompress")):
       raise errors.ModelError(
           f"{path} was exported by an older tfpc; export it again")
 
@@ -97,11 +99,20 @@ class CodecModel:
     return self._signatures["compress"](
         image=np.asarray(pixels, np.uint8))["tfpc_bytes"].numpy()
 
-  def decode(self, data):
-    """`.tfpc` bytes (checked by `bitstream.unpack` first) -> uint8 [H, W, 3]."""
+  def decode(self, data, max_side=bitstream.DEFAULT_MAX_SIDE, max_pixels=None):
+    """`.tfpc` bytes -> uint8 [H, W, 3].
+
+    Checks the file with `bitstream.unpack`, then runs the codec's own
+    `decompress` function: the `decompress` signature would also pay for a
+    PNG that a Python caller does not need."""
+    container = bitstream.unpack(data, self.model_id, max_side, max_pixels)
+    if len(container.strings) != self.num_strings:
+      raise errors.CorruptedFileError(
+          f"{len(container.strings)} strings, model expects {self.num_strings}")
     try:
-      return self._signatures["decompress"](
-          tfpc_bytes=tf.constant(bytes(data)))["image"].numpy()
+      return self._module.decompress(
+          tf.constant(container.strings, tf.string),
+          tf.constant([container.height, container.width], tf.int32)).numpy()
     except tf.errors.InvalidArgumentError as e:
       raise errors.CorruptedFileError(
           f"decoding failed ({e.message.splitlines()[0]})") from None

@@ -1,16 +1,21 @@
 """The structure every learned codec shares.
 
-A codec is a Keras model with an analysis transform, a synthesis transform and
-entropy models. Subclasses say how latents are modelled (`forward`) and coded
-(`encode_symbols`, `decode_latents`); this base owns everything else: padding to
-the model's stride, cropping back, rate in bits per pixel, and the
-`compress`/`decompress` tf.functions with fixed input signatures (made by
-`prepare_for_coding`). Subclasses
-also expose the coding path split at the range coder (`latent_symbols`,
-`symbol_bits`, `synthesize`), which needs stock TF ops only.
+A codec is a Keras model: an analysis transform, a synthesis transform and a
+latent codec (`latent.LatentCodec`: symbols, strings, rate, decode order)
+between them. This base owns everything else: padding to the model's stride,
+cropping back, rate in bits per pixel, the training call, the coding path
+split at the range coder, and the `compress`/`decompress` tf.functions with
+fixed input signatures (made by `prepare_for_coding`). A new codec is a
+registered subclass whose constructor builds the three parts. The coding path
+runs the two main transforms through `self.inference` (weights computed once,
+see `inference.freeze`); training runs the Keras layers.
 """
 
+import types
+
 import tensorflow as tf
+
+from tfpc.codecs import inference
 
 CODECS = {}
 
@@ -45,88 +50,110 @@ def pad_to_multiple(x, multiple):
 class LearnedCodec(tf.keras.Model):
   """Base class of tfpc's learned codecs.
 
-  Class attributes set by subclasses:
+  Attributes:
     architecture: registry name (set by `@register`).
-    stride: total downsampling; coded images are padded to a multiple of it.
-    symbol_names: the integer tensors `latent_symbols` returns, one
-      range-coded string each.
+    transform_stride: downsampling of the analysis transform.
+    stride: coded images are padded to a multiple of it.
+    latent_codec: the `LatentCodec`; its parts are attributes of the codec.
   """
 
   architecture = None
-  stride = None
-  symbol_names = ("latents",)
+  transform_stride = 16
 
-  def __init__(self, num_filters=192):
+  def __init__(self, analysis_transform, synthesis_transform, latent_codec,
+               **config):
+    """`config`: the constructor arguments of the subclass (`get_config`)."""
     super().__init__(name=self.architecture)
-    self.num_filters = num_filters
+    self._config = config
+    self.analysis_transform = analysis_transform
+    self.synthesis_transform = synthesis_transform
+    for name, part in latent_codec.parts.items():
+      setattr(self, name, part)
     # Filled in place by `prepare_for_coding`: Keras then tracks only the
     # current tables, so the model id and SavedModels never see stale ones.
     self.coding_models = {}
+    latent_codec.bind(self.coding_models)
+    self.latent_codec = latent_codec
+    self.stride = self.transform_stride * latent_codec.downsampling
+    self.build((None, None, None, 3))
+
+  @property
+  def symbol_names(self):
+    return tuple(s.name for s in self.latent_codec.symbols)
 
   @property
   def num_strings(self):
-    return len(self.symbol_names)
+    return len(self.latent_codec.symbols)
+
+  def symbol_specs(self, names=None, batch=None):
+    """TensorSpecs of the symbols (all, or those `names`), for signatures."""
+    return [tf.TensorSpec((batch, None, None, s.channels), tf.int32,
+                          name=s.name) for s in self.latent_codec.symbols
+            if names is None or s.name in names]
 
   def get_config(self):
-    return {"architecture": self.architecture, "num_filters": self.num_filters}
+    return {"architecture": self.architecture, **self._config}
 
   def call(self, x, training=False):
     """Runs the codec on a float batch in [0, 255] with sides a stride multiple.
 
     Returns a dict with `x_hat` (reconstruction, unclipped float), `bits`
     (estimated bits per image, [N]), `bpp` (mean bits per pixel), `y_hat`
-    (quantized or noisy latents) and whatever else the subclass exposes.
+    (quantized or noisy latents) and whatever else the latent codec exposes.
     In training mode quantization is replaced by additive uniform noise.
     """
-    outputs = self.forward(tf.cast(x, tf.float32), training)
+    x = tf.cast(x, tf.float32)
+    outputs = self.latent_codec.forward(self.analysis_transform(x), training)
+    outputs["x_hat"] = self.synthesis_transform(outputs["y_hat"])
     num_pixels = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float32)
     outputs["bpp"] = tf.reduce_mean(outputs["bits"]) / num_pixels
     return outputs
 
-  def forward(self, x, training):
-    """Returns dict(x_hat, bits, y_hat, ...) for a float batch."""
-    raise NotImplementedError
-
   def entropy_models(self, compression):
-    """Dict of the tfc entropy models (`latent`, and `side` if any)."""
-    raise NotImplementedError
+    """Dict of the tfc entropy models of the latent codec."""
+    return self.latent_codec.entropy_models(compression)
 
   def prepare_for_coding(self):
-    """(Re)builds the range-coding tables from the current weights, and the
-    `compress`/`decompress` tf.functions that use them."""
+    """(Re)builds the range-coding tables and the inference transforms from
+    the current weights, and the `compress`/`decompress` tf.functions that
+    use them."""
     self.coding_models.update(self.entropy_models(compression=True))
+    # Plain functions (Keras does not track them): SavedModels hold the
+    # constants their traces capture.
+    self.inference = types.SimpleNamespace(
+        analysis_transform=inference.freeze(self.analysis_transform),
+        synthesis_transform=inference.freeze(self.synthesis_transform))
     # New functions: traces of earlier ones captured the replaced tables.
     self.compress = tf.function(self._compress, input_signature=[
         tf.TensorSpec((None, None, 3), tf.uint8)])
     self.decompress = tf.function(self._decompress, input_signature=[
         tf.TensorSpec((None,), tf.string), tf.TensorSpec((2,), tf.int32)])
 
-  def encode_symbols(self, symbols):
-    """`latent_symbols` output of one image to `num_strings` [1] strings."""
-    raise NotImplementedError
-
-  def decode_latents(self, strings, padded_shape):
-    """Strings [num_strings] and padded image shape [2] to a float [1,H,W,3]."""
-    raise NotImplementedError
-
-  # The coding path split at the range coder, in stock TF ops only (after
-  # `prepare_for_coding`): what the serving form of an exported model runs.
+  # The coding path split at the range coder (after `prepare_for_coding`).
+  # All but `encode_symbols` and `decode_latents` are stock TF: what the
+  # serving form of an exported model runs.
 
   def latent_symbols(self, x):
-    """Padded float batch to the integer tensors the range coder codes.
+    """Padded float batch to the symbols dict the range coder codes."""
+    return self.latent_codec.quantize(self.inference.analysis_transform(x))
 
-    A dict: `latents` (int32 [N, h, w, C]) and, for hyperprior models,
-    `side_latents`. `encode_symbols` range-codes exactly these.
-    """
-    raise NotImplementedError
+  def encode_symbols(self, symbols):
+    """`latent_symbols` output of one image to `num_strings` [1] strings."""
+    return self.latent_codec.encode(symbols)
 
   def symbol_bits(self, symbols):
     """Bits per image [N] the range coder spends on `latent_symbols` output."""
-    raise NotImplementedError
+    return self.latent_codec.bits(symbols)
 
-  def synthesize(self, latents):
-    """int32 latents [N, h, w, C] to the float reconstruction (padded size)."""
-    raise NotImplementedError
+  def synthesize(self, symbols):
+    """The latent codec's `synthesis_symbols` to the float reconstruction."""
+    return self.inference.synthesis_transform(
+        self.latent_codec.dequantize(symbols))
+
+  def decode_latents(self, strings, padded_shape):
+    """Strings [num_strings] and padded image shape [2] to a float [1,H,W,3]."""
+    return self.inference.synthesis_transform(self.latent_codec.decode(
+        strings, padded_shape // self.transform_stride))
 
   def _compress(self, image):
     """Compresses one uint8 image [H, W, 3] to (strings [K], image shape [2])."""

@@ -43,12 +43,14 @@ def _deconv(filters, kernel, index, up, activation, **kwargs):
       activation=activation, **kwargs)
 
 
-def analysis_transform(num_filters, num_layers=4):
-  """Image in [0, 255] to latents: strided 5x5 convolutions with GDN between."""
+def analysis_transform(num_filters, latent_channels=None, num_layers=4):
+  """Image in [0, 255] to latents (`latent_channels`, default `num_filters`):
+  strided 5x5 convolutions with GDN between."""
   layers = [tf.keras.layers.Rescaling(1 / 255)]
   for i in range(num_layers):
     last = i == num_layers - 1
-    layers.append(_conv(num_filters, 5, i, 2,
+    layers.append(_conv((latent_channels or num_filters) if last else
+                        num_filters, 5, i, 2,
                         None if last else GDN(name=f"gdn_{i}")))
   return tf.keras.Sequential(layers, name="analysis")
 
@@ -75,10 +77,61 @@ def hyper_analysis_transform(num_filters):
   ], name="hyper_analysis")
 
 
-def hyper_synthesis_transform(num_filters):
-  """Side latents to the scale indexes of the latents, upsampling by 4."""
+def hyper_synthesis_transform(filters):
+  """Side latents to entropy-model parameters, upsampling by 4.
+
+  `filters`: output channels of the three layers, or one count for all.
+  """
+  if isinstance(filters, int):
+    filters = (filters,) * 3
   return tf.keras.Sequential([
-      _deconv(num_filters, 5, 0, 2, tf.nn.relu, kernel_parameter="variable"),
-      _deconv(num_filters, 5, 1, 2, tf.nn.relu, kernel_parameter="variable"),
-      _deconv(num_filters, 3, 2, 1, None, kernel_parameter="variable"),
+      _deconv(filters[0], 5, 0, 2, tf.nn.relu, kernel_parameter="variable"),
+      _deconv(filters[1], 5, 1, 2, tf.nn.relu, kernel_parameter="variable"),
+      _deconv(filters[2], 3, 2, 1, None, kernel_parameter="variable"),
   ], name="hyper_synthesis")
+
+
+def _to_grid(x, bits):
+  """float64 x rounded to a multiple of 2**-bits."""
+  return tf.round(tf.cast(x, tf.float64) * 2.0**bits) / 2.0**bits
+
+
+class _ExactTwin(tfc.SignalConv2D):
+  """A float64 SignalConv2D with the variables of `source`, read on a grid."""
+
+  def __init__(self, source, bits):
+    super().__init__(**{
+        **source.get_config(), "name": f"exact_{source.name}",
+        "dtype": "float64", "kernel_parameter": source.kernel_parameter,
+        "bias_parameter": source.bias_parameter})
+    self.bits = bits
+
+  @property
+  def kernel(self):
+    return _to_grid(self.kernel_parameter, self.bits)
+
+  @property
+  def bias(self):
+    return _to_grid(self.bias_parameter, self.bits)
+
+
+def exact(transform, weight_bits=16, activation_bits=12):
+  """A function computing a Sequential of SignalConv2D layers exactly.
+
+  Weights and biases are rounded to multiples of 2**-weight_bits, the input
+  and each layer's output to multiples of 2**-activation_bits, and the layers
+  run in float64: every product and partial sum is then a float64 number
+  without rounding (while sums stay below 2**(53 - weight_bits -
+  activation_bits)), so the result does not depend on the order of the sums:
+  it is the same for any thread count, with oneDNN on or off, on any CPU.
+  Returns float32. The layers must hold their kernels as variables.
+  """
+  twins = [_ExactTwin(layer, weight_bits) for layer in transform.layers]
+
+  def apply(x):
+    x = _to_grid(x, activation_bits)
+    for twin in twins:
+      x = _to_grid(twin(x), activation_bits)
+    return tf.cast(x, tf.float32)
+
+  return apply

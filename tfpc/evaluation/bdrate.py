@@ -5,7 +5,7 @@ each image's own RD points and then averaged over the images. Two
 interpolations, both from the library: `cubic` (the cubic polynomial fit of
 VCEG-M33) and `pchip` (piecewise cubic Hermite, as VCEG-AL22 / JVET-style
 tools). Rates are in bpp, log-scaled by the library; quality is the metric
-itself. Points whose quality does not rise with rate are dropped first (an
+itself (negated for lower-is-better metrics). Points whose quality does not rise with rate are dropped first (an
 interpolation over quality needs it strictly increasing). Curves whose quality
 ranges do not overlap get NaN from the library: such images are counted as
 `no_overlap`, not averaged, and a cell with no image left reads n/a.
@@ -15,6 +15,8 @@ import warnings
 
 import numpy as np
 import bjontegaard
+
+from tfpc import metrics
 
 METHODS = ("pchip", "cubic")
 MIN_POINTS = {"pchip": 2, "cubic": 4}
@@ -76,7 +78,11 @@ def table(records, anchor, metric_names, method):
 
 
 def _curve(points, metric):
-  return ([p["bpp"] for p in points], [p["metrics"][metric] for p in points])
+  """(rates, qualities), qualities negated for lower-is-better metrics (the
+  BD-rate, an average over the quality range, does not change)."""
+  sign = 1.0 if metrics.get(metric).higher_is_better else -1.0
+  return ([p["bpp"] for p in points],
+          [sign * p["metrics"][metric] for p in points])
 
 
 def markdown(tables, anchor, metric_names):

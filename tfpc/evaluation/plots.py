@@ -10,8 +10,11 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from tfpc import errors
+from tfpc import metrics
 
-METRIC_LABELS = {"vmaf": "VMAF", "ssim": "SSIM x 100", "msssim": "MS-SSIM x 100"}
+
+def _proxy_label(metric):
+  return metrics.get(metric).proxy_label
 
 
 def read_metrics_log(train_dir):
@@ -49,13 +52,13 @@ def scores_over_training(runs, output, metric="vmaf"):
                               ("proxy", "proxy", "tab:orange")):
       mean = np.array([r.get(f"metric_{key}_mean", np.nan) for r in records])
       std = np.array([r.get(f"metric_{key}_std", np.nan) for r in records])
-      ax.plot(steps, mean, color=color, label=f"{label} {METRIC_LABELS[metric]}")
+      ax.plot(steps, mean, color=color, label=f"{label} {_proxy_label(metric)}")
       ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.25)
     ax.set_title(title)
     ax.set_xlabel("training step")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-  axes[0][0].set_ylabel(f"{METRIC_LABELS[metric]} of reconstructed patches")
+  axes[0][0].set_ylabel(f"{_proxy_label(metric)} of reconstructed patches")
   fig.tight_layout()
   fig.savefig(output, dpi=120)
   plt.close(fig)
@@ -69,17 +72,14 @@ def true_vs_proxy(true, predicted, metric, output):
   low = min(true.min(), predicted.min())
   high = max(true.max(), predicted.max())
   ax.plot([low, high], [low, high], color="gray", linewidth=1)
-  ax.set_xlabel(f"true {METRIC_LABELS[metric]}")
-  ax.set_ylabel(f"proxy {METRIC_LABELS[metric]}")
+  ax.set_xlabel(f"true {_proxy_label(metric)}")
+  ax.set_ylabel(f"proxy {_proxy_label(metric)}")
   ax.grid(alpha=0.3)
   fig.tight_layout()
   fig.savefig(output, dpi=120)
   plt.close(fig)
 
 
-RD_LABELS = {"psnr": "PSNR (dB, RGB)", "psnr_y": "PSNR-Y (dB)",
-             "ssim": "SSIM", "msssim": "MS-SSIM", "vmaf": "VMAF",
-             "vmaf_neg": "VMAF NEG"}
 
 
 def rd_curves(curves, metric, output):
@@ -93,7 +93,7 @@ def rd_curves(curves, metric, output):
     ax.plot([p["bpp"] for p in points], [p[metric] for p in points],
             marker="o", markersize=3.5, linewidth=1.3, label=label)
   ax.set_xlabel("bits per pixel")
-  ax.set_ylabel(RD_LABELS.get(metric, metric))
+  ax.set_ylabel(metrics.get(metric).label)
   ax.set_xlim(left=0)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8, loc="lower right")

@@ -1,10 +1,10 @@
 """The evaluation protocol of ProxIQA 4.1-4.4 as one run (`tfpc_eval`).
 
 For every image, every codec and every rate point: the real coded size, the
-decoded image's PSNR (RGB and Y), SSIM, MS-SSIM and VMAF, and the encode and
-decode times. Learned models are exported codec-form models (one per rate
-point, bitrate from the real `.tfpc` bytes); conventional codecs run through
-ffmpeg (`conventional`). Results are cached per (codec, setting, image), so a
+decoded image's PSNR (RGB and Y), SSIM, MS-SSIM and VMAF (and, when asked,
+the distances LPIPS and DISTS), and the encode and decode times. Learned
+models are exported codec-form models (one per rate point, bitrate from the
+real `.tfpc` bytes); conventional codecs run through ffmpeg (`conventional`). Results are cached per (codec, setting, image), so a
 rerun, or a run with one more codec, computes only what is new. Outputs, in
 `output_dir`: per_image.csv, rd.json, bd_rate.md (Table 1 form), rd_*.png
 (Fig. 4), timing.md (Table 2), failures.json.
@@ -33,7 +33,7 @@ from tfpc.evaluation import bdrate
 from tfpc.evaluation import conventional
 from tfpc.evaluation import plots
 
-METRICS = ("psnr", "psnr_y", "ssim", "msssim", "vmaf", "vmaf_neg")
+DEFAULT_METRICS = ("psnr", "psnr_y", "ssim", "msssim", "vmaf", "vmaf_neg")
 KODAK = os.path.normpath(os.path.join(
     os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 3, "shared",
     "data", "kodak"))
@@ -56,7 +56,10 @@ class EvalConfig:
   anchor: str = setting(None, "Curve label the BD-rates are relative to; "
                         "default: the first learned curve, else the first "
                         "codec.")
-  metrics: str = setting(",".join(METRICS), "Metrics to compute.")
+  metrics: str = setting(",".join(DEFAULT_METRICS), "Metrics to compute, "
+                         "of the registry `tfpc.metrics.METRICS`; lpips, "
+                         "lpips_vgg and dists need backbones converted by "
+                         "tfpc_weights.")
   workers: int = setting(2, "Parallel coding jobs.")
 
 
@@ -110,15 +113,8 @@ def conventional_curves(names):
 
 def quality(reference, decoded, names):
   """The requested metrics of one decoded image (floats)."""
-  scores = {}
-  for name in names:
-    if name == "psnr_y":
-      luma = lambda x: (x.astype(np.float64) @ [0.299, 0.587, 0.114])[..., None]
-      mse = np.mean((luma(reference) - luma(decoded)) ** 2)
-      scores[name] = float(10 * np.log10(255.0 ** 2 / mse)) if mse else np.inf
-    else:
-      scores[name] = float(metrics.compute(name, reference, decoded))
-  return scores
+  return {name: float(metrics.compute(name, reference, decoded))
+          for name in names}
 
 
 class Evaluation:
@@ -128,10 +124,10 @@ class Evaluation:
     self.config = config
     self.metric_names = [m.strip() for m in config.metrics.split(",")
                          if m.strip()]
-    unknown = set(self.metric_names) - set(METRICS)
+    unknown = set(self.metric_names) - set(metrics.METRICS)
     if unknown:
       raise errors.ConfigError(f"unknown metrics {sorted(unknown)}; known: "
-                               f"{', '.join(METRICS)}")
+                               f"{', '.join(metrics.METRICS)}")
     self.images = find_images(config.images)
     self.curves = (learned_curves(config.models) +
                    conventional_curves(config.codecs))

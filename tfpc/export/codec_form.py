@@ -5,7 +5,7 @@ Signatures (all on single images):
   compress_encoded(image_bytes: string, PNG/JPEG/BMP/GIF) -> {tfpc_bytes}
   decompress(tfpc_bytes: string) -> {image: uint8 [H, W, 3], png_bytes: string,
                                      grayscale: bool}
-  compress_analysis(latents [, side_latents], image_shape) -> {tfpc_bytes}:
+  compress_analysis(<the codec's symbols>, image_shape) -> {tfpc_bytes}:
       range-codes the output of the serving form's `analyze` for one image
       (batch of 1), client-side; the same bytes as `compress` on that image,
       except that the grayscale flag is never set.
@@ -53,10 +53,7 @@ def signatures(codec, model_id):
             "png_bytes": image_lib.encode_png_tf(image, grayscale),
             "grayscale": grayscale}
 
-  symbol_specs = [tf.TensorSpec((1, None, None, codec.num_filters), tf.int32,
-                                 name=name) for name in codec.symbol_names]
-
-  @tf.function(input_signature=symbol_specs + [
+  @tf.function(input_signature=codec.symbol_specs(batch=1) + [
       tf.TensorSpec((2,), tf.int32, name="image_shape")])
   def compress_analysis(*tensors):
     symbols = dict(zip(codec.symbol_names, tensors))

@@ -7,13 +7,17 @@ Signatures (batches; `reconstruct` is also `serving_default`):
   reconstruct_encoded(image_bytes: string [N], PNG/JPEG/BMP/GIF) -> the same;
       the images of one call must share a size (else send one per call).
   analyze(images: uint8 [N, H, W, 3])
-      -> {latents: int32 [N, h, w, C], side_latents (hyperprior models only),
-          image_shape: int32 [2]}
-  synthesize(latents: int32 [N, h, w, C], image_shape: int32 [2])
+      -> {<symbols>: int32 [N, h, w, C] each (`latents`, and `side_latents`
+          for hyperprior models), image_shape: int32 [2]}
+  synthesize(<the symbols the synthesis needs: `latents`, and `side_latents`
+             for mean-scale models>, image_shape: int32 [2])
       -> {reconstruction, png_bytes}
+Symbol names, channels and dtypes come from the codec's latent codec. A codec
+whose decoding needs custom ops (e.g. a sequential context model) has no
+serving form: `export_serving` says why.
 Binary tensors are named `*_bytes`, so TF Serving's REST API base64-encodes
 them.
-`latents` and `side_latents` are exactly the integers the codec form
+The symbols are exactly the integers the codec form
 range-codes, so a client with tensorflow_compression can entropy-code them.
 `bpp` is what the range coder spends on them, read off the codec's tables:
 within 0.5% of the payload on photographs (escape codes of out-of-table
@@ -22,6 +26,7 @@ values and the 27+4K-byte `.tfpc` header are not counted).
 
 import tensorflow as tf
 
+from tfpc import errors
 from tfpc import image as image_lib
 from tfpc.codecs import base
 from tfpc.export import layout
@@ -42,6 +47,10 @@ def _outputs(x_hat, image_shape):
 
 def serving_module(codec):
   """A tf.Module with the serving signatures of a codec prepared for coding."""
+  reason = codec.latent_codec.serving_unsupported
+  if reason:
+    raise errors.ModelError(
+        f"{codec.architecture} has no stock-TF serving form: {reason}")
   module = tf.Module()
   module.codec_variables = list(codec.variables)
 
@@ -50,19 +59,20 @@ def serving_module(codec):
     x = base.pad_to_multiple(tf.cast(images, tf.float32), codec.stride)
     return {**codec.latent_symbols(x), "image_shape": tf.shape(images)[1:3]}
 
-  @tf.function(input_signature=[
-      tf.TensorSpec((None, None, None, codec.num_filters), tf.int32,
-                    name="latents"),
+  names = codec.latent_codec.synthesis_symbols
+
+  @tf.function(input_signature=codec.symbol_specs(names) + [
       tf.TensorSpec((2,), tf.int32, name="image_shape")])
-  def synthesize(latents, image_shape):
-    return _outputs(codec.synthesize(latents), image_shape)
+  def synthesize(*tensors):
+    symbols = dict(zip(names, tensors))
+    return _outputs(codec.synthesize(symbols), tensors[-1])
 
   @tf.function(input_signature=[_IMAGES])
   def reconstruct(images):
     analysis = analyze(images)
     image_shape = analysis.pop("image_shape")
     pixels = tf.cast(image_shape[0] * image_shape[1], tf.float32)
-    return {**synthesize(analysis["latents"], image_shape),
+    return {**synthesize(*[analysis[n] for n in names], image_shape),
             "bpp": codec.symbol_bits(analysis) / pixels}
 
   @tf.function(input_signature=[

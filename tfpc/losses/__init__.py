@@ -6,6 +6,8 @@ network of its own besides the codec (ProxIQA's proxy) lists it in
 `auxiliary`: name -> (loss key, Keras model).
 """
 
+from tfpc.losses.perceptual import PerceptualRateDistortion
+from tfpc.losses.perceptual import vgg19_feature_distance
 from tfpc.losses.proxiqa import (ProxIQA, ProxyIQANet, load_proxy,
                                  proxy_weight_from_alpha, save_proxy)
 from tfpc.losses.rd import RateDistortion, mse_255, psnr_from_mse

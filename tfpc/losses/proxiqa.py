@@ -6,8 +6,9 @@ with M the true metric. `ProxIQA` returns both losses from one forward pass;
 the trainer takes eq. 7's gradient for the codec and L_m's for the proxy, so
 each network is updated with the other one fixed, as in the paper.
 
-Scores are on a 0-100 scale for every metric (SSIM and MS-SSIM are multiplied
-by 100), so that M_max = 100 for VMAF_p, SSIM_p and MS-SSIM_p alike.
+Scores are on a 0-100 scale for every metric (the registry's `proxy` map:
+SSIM and MS-SSIM are multiplied by 100), so that M_max = 100 for VMAF_p,
+SSIM_p and MS-SSIM_p alike.
 
 The balance of eq. 7 is explicit: tfpc writes it as
 
@@ -34,7 +35,6 @@ from tfpc import errors
 from tfpc import metrics
 from tfpc.losses import rd
 
-SCORE_SCALE = {"vmaf": 1.0, "ssim": 100.0, "msssim": 100.0}
 PROXY_CONFIG = "proxy.json"
 PROXY_WEIGHTS = "proxy.weights.h5"
 
@@ -49,7 +49,7 @@ def proxy_weight_from_alpha(alpha, distortion_range=1.0):
 
 def true_scores(metric, reference, distorted):
   """The true metric of coded images, on the proxy's 0-100 scale ([N])."""
-  return SCORE_SCALE[metric] * metrics.score_tf(metric, reference, distorted)
+  return metrics.proxy_score_tf(metric, reference, distorted)
 
 
 class ProxyIQANet(tf.keras.Model):
@@ -63,9 +63,9 @@ class ProxyIQANet(tf.keras.Model):
 
   def __init__(self, metric="vmaf", patch_size=128):
     super().__init__(name="proxy_iqa")
-    if metric not in SCORE_SCALE:
+    if metric not in metrics.proxy_metrics():
       raise ValueError(f"no proxy for metric {metric!r}; known: "
-                       f"{sorted(SCORE_SCALE)}")
+                       f"{sorted(metrics.proxy_metrics())}")
     if patch_size % 8:
       raise ValueError(f"patch_size must be a multiple of 8, got {patch_size}")
     self.metric = metric
@@ -162,8 +162,8 @@ class ProxIQA:
 
   def on_log(self, record):
     """Adds the proxy-gap guard to a log record; warns when it trips."""
-    if not {"metric_proxy_mean", "metric_true_mean"} <= record.keys():
-      return  # no finite true score since the last record
+    if "metric_true_mean" not in record:
+      return  # no finite true score since the last record (metric failed)
     gap = abs(record["metric_proxy_mean"] - record["metric_true_mean"])
     self._gap_mean = gap if self._gap_mean is None else (
         0.8 * self._gap_mean + 0.2 * gap)

@@ -2,14 +2,12 @@
 
 import tensorflow as tf
 
+from tfpc.metrics.fullref import psnr_from_mse
+
 
 def mse_255(x, x_hat):
   """Mean squared error in [0, 255] units."""
   return tf.reduce_mean(tf.math.squared_difference(x, x_hat))
-
-
-def psnr_from_mse(mse):
-  return 10.0 * tf.math.log(255.0**2 / mse) / tf.math.log(10.0)
 
 
 def rate_distortion_terms(x, outputs):

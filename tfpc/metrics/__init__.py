@@ -1,30 +1,109 @@
-"""Full-reference quality metrics, named by string.
+"""Full-reference quality metrics: one registry, `METRICS`, name -> `Metric`.
+
+Everything that names a metric reads it from here: `compute` (numpy in),
+`score_tf` (in a TF graph), `tfpc_eval` (which metrics, BD-rate direction,
+plot labels) and the ProxIQA proxy (its 0-100 score scale). Adding a metric
+is one `register` call.
 
 `compute(name, reference, distorted)` takes uint8 or float arrays in [0, 255],
 [H, W, 3] or [N, H, W, 3], and returns one float64 score per image ([N], or a
-scalar for a single image). The TF functions in `fullref` are differentiable.
-`score_tf(name, reference, distorted)` is the in-graph form for training steps.
+scalar for a single image). Qualities are higher-is-better; the learned
+perceptual metrics `lpips`, `lpips_vgg` and `dists` are distances, as their
+references return them (0 for identical images, lower is better), and need
+converted backbone weights (`tfpc.weights`, `tfpc_weights`).
 """
+
+import dataclasses
+import functools
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from tfpc.metrics import fullref
+from tfpc.metrics import perceptual
 from tfpc.metrics.libvmaf import VmafError, vmaf, vmaf_tf
 
-_TF_METRICS = {"psnr": fullref.psnr, "ssim": fullref.ssim,
-               "msssim": fullref.msssim}
-# libvmaf models by metric name; "vmaf_neg" (no enhancement gain) discounts
-# what sharpening adds to VMAF.
-_VMAF_MODELS = {"vmaf": "vmaf_v0.6.1", "vmaf_neg": "vmaf_v0.6.1neg"}
-NAMES = tuple(_TF_METRICS) + tuple(_VMAF_MODELS)
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+  """A full-reference metric.
+
+  Attributes:
+    name: registry key (flags, CSV columns, objective `<name>p`).
+    tf_fn: (reference, distorted) float [N, H, W, 3] in [0, 255] -> [N].
+    differentiable: whether `tf_fn` passes gradients (a training loss).
+    higher_is_better: False for distances (LPIPS, DISTS).
+    label: axis label of RD plots.
+    proxy: (offset, scale) mapping a score to ProxIQA's 0-100 proxy scale
+      (higher is better), or None when no proxy is trained for it.
+    host_fn: numpy uint8 batches -> [N], when `compute` should not go
+      through TF (libvmaf).
+  """
+  name: str
+  tf_fn: Callable
+  differentiable: bool
+  higher_is_better: bool
+  label: str
+  proxy: Optional[Tuple[float, float]] = None
+  host_fn: Optional[Callable] = None
+
+  @property
+  def proxy_label(self):
+    """Label of the proxy scale: 'VMAF', 'SSIM x 100', '100 - 100 x LPIPS'."""
+    offset, scale = self.proxy
+    short = self.label.split(" (")[0]
+    term = short if abs(scale) == 1 else f"{abs(scale):g} x {short}"
+    if not offset:
+      return term if scale > 0 else f"-{term}"
+    return f"{offset:g} {'-' if scale < 0 else '+'} {term}"
+
+
+METRICS = {}
+
+
+def register(metric):
+  METRICS[metric.name] = metric
+  return metric
+
+
+register(Metric("psnr", fullref.psnr, True, True, "PSNR (dB, RGB)"))
+register(Metric("psnr_y", fullref.psnr_y, True, True, "PSNR-Y (dB)"))
+register(Metric("ssim", fullref.ssim, True, True, "SSIM", (0.0, 100.0)))
+register(Metric("msssim", fullref.msssim, True, True, "MS-SSIM",
+                (0.0, 100.0)))
+register(Metric("vmaf", vmaf_tf, False, True, "VMAF", (0.0, 1.0), vmaf))
+# VMAF NEG (no enhancement gain) discounts what sharpening adds to VMAF.
+register(Metric("vmaf_neg", functools.partial(vmaf_tf, model="vmaf_v0.6.1neg"),
+                False, True, "VMAF NEG", (0.0, 1.0),
+                functools.partial(vmaf, model="vmaf_v0.6.1neg")))
+for _name, _label in (("lpips", "LPIPS, AlexNet (lower is better)"),
+                      ("lpips_vgg", "LPIPS, VGG16 (lower is better)"),
+                      ("dists", "DISTS (lower is better)")):
+  register(Metric(_name, functools.partial(perceptual.distance, _name), True,
+                  False, _label, (100.0, -100.0)))
+
+
+
+def get(name):
+  """The registered `Metric` called `name` (ValueError if none)."""
+  if name not in METRICS:
+    raise ValueError(f"unknown metric {name!r}; known: {sorted(METRICS)}")
+  return METRICS[name]
+
+
+def proxy_metrics():
+  """Names of the metrics a ProxIQA proxy can stand for."""
+  return tuple(name for name, m in METRICS.items() if m.proxy is not None)
 
 
 def compute(name, reference, distorted):
   """Scores of `distorted` against `reference` under metric `name`."""
-  if name not in NAMES:
-    raise ValueError(f"unknown metric {name!r}; known: {sorted(NAMES)}")
+  metric = get(name)
   reference, distorted = np.asarray(reference), np.asarray(distorted)
+  for x in (reference, distorted):
+    if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
+      raise TypeError(f"images must be uint8 or float arrays, got {x.dtype}")
   if reference.shape != distorted.shape:
     raise ValueError(
         f"shape mismatch: {reference.shape} vs {distorted.shape}")
@@ -33,14 +112,14 @@ def compute(name, reference, distorted):
     reference, distorted = reference[None], distorted[None]
   if reference.ndim != 4 or reference.shape[-1] != 3:
     raise ValueError(f"expected [N, H, W, 3] images, got {reference.shape}")
-  if name in _VMAF_MODELS:
-    scores = vmaf(np.clip(np.round(reference), 0, 255).astype(np.uint8),
-                  np.clip(np.round(distorted), 0, 255).astype(np.uint8),
-                  model=_VMAF_MODELS[name])
-    return scores[0] if single else scores
-  scores = _TF_METRICS[name](reference.astype(np.float32),
-                             distorted.astype(np.float32)).numpy()
-  scores = scores.astype(np.float64)
+  if metric.host_fn is not None:
+    as_uint8 = lambda x: np.clip(np.round(x), 0, 255).astype(np.uint8)
+    scores = np.asarray(metric.host_fn(as_uint8(reference),
+                                       as_uint8(distorted)), np.float64)
+  else:
+    scores = metric.tf_fn(reference.astype(np.float32),
+                          distorted.astype(np.float32)).numpy()
+    scores = scores.astype(np.float64)
   return scores[0] if single else scores
 
 
@@ -48,13 +127,21 @@ def score_tf(name, reference, distorted):
   """True scores [N] of float batches in [0, 255] inside a TF graph.
 
   Both batches are rounded and clipped to uint8 values first, as coded images
-  are, and the result carries no gradient. `vmaf` runs libvmaf on the host
-  CPU (see `vmaf_tf`); the others are the TF implementations.
+  are, and the result carries no gradient (host metrics such as `vmaf` run
+  on the host CPU, see `vmaf_tf`).
   """
-  if name not in NAMES:
-    raise ValueError(f"unknown metric {name!r}; known: {sorted(NAMES)}")
-  if name in _VMAF_MODELS:
-    return vmaf_tf(reference, distorted, model=_VMAF_MODELS[name])
   as_coded = lambda x: tf.clip_by_value(tf.round(tf.stop_gradient(x)), 0, 255)
   return tf.stop_gradient(
-      _TF_METRICS[name](as_coded(reference), as_coded(distorted)))
+      get(name).tf_fn(as_coded(reference), as_coded(distorted)))
+
+
+def proxy_score_tf(name, reference, distorted):
+  """`score_tf` on the metric's 0-100 proxy scale."""
+  offset, scale = get(name).proxy
+  return offset + scale * score_tf(name, reference, distorted)
+
+
+def to_proxy_scale(name, scores):
+  """Scores (numpy) on the metric's 0-100 proxy scale."""
+  offset, scale = get(name).proxy
+  return offset + scale * np.asarray(scores)

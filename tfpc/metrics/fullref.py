@@ -7,6 +7,8 @@ renormalized to sum to 1; below 11 px a single SSIM scale is computed with
 the filter shrunk to the image (odd size, sigma = 1.5 * size / 11).
 """
 
+import math
+
 import tensorflow as tf
 
 MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -18,11 +20,29 @@ def _pair(x, y):
   return tf.cast(x, tf.float32), tf.cast(y, tf.float32)
 
 
+def psnr_from_mse(mse):
+  """PSNR in dB of an MSE on [0, 255]; +inf for 0."""
+  return 10.0 * tf.math.log(255.0**2 / mse) / math.log(10.0)
+
+
 def psnr(x, y):
   """Peak signal-to-noise ratio in dB per image ([N]); +inf when identical."""
   x, y = _pair(x, y)
-  mse = tf.reduce_mean(tf.math.squared_difference(x, y), axis=[1, 2, 3])
-  return 10.0 * tf.math.log(255.0**2 / mse) / tf.math.log(10.0)
+  return psnr_from_mse(
+      tf.reduce_mean(tf.math.squared_difference(x, y), axis=[1, 2, 3]))
+
+
+LUMA_BT601 = (0.299, 0.587, 0.114)
+
+
+def psnr_y(x, y):
+  """PSNR in dB of the BT.601 luma (Y, not rounded) per image ([N]), in
+  float64."""
+  luma = lambda z: tf.tensordot(tf.cast(z, tf.float64),
+                                tf.constant(LUMA_BT601, tf.float64), [[3], [0]])
+  return psnr_from_mse(
+      tf.reduce_mean(tf.math.squared_difference(luma(x), luma(y)),
+                     axis=[1, 2]))
 
 
 def _filter_for(side):

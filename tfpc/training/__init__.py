@@ -1,3 +1,4 @@
 """Training loops: custom tf.function steps, checkpoints, resume, logging."""
 
-from tfpc.training.loop import Trainer, TrainingDivergedError, restore_codec
+from tfpc.training.loop import (Network, Trainer, TrainingDivergedError,
+                                restore_codec)

@@ -11,6 +11,8 @@ from its last checkpoint with the same step counter; log lines written after
 that checkpoint are dropped so that the log and the weights agree.
 """
 
+import dataclasses
+import inspect
 import json
 import os
 import signal
@@ -33,25 +35,55 @@ def _finite(tensors):
   return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
 
 
+@dataclasses.dataclass
+class Network:
+  """One network the trainer updates, with its own optimizer.
+
+  Attributes:
+    loss: key of the objective's terms that it minimizes.
+    model: the Keras model (the codec, a proxy, a discriminator, ...).
+    modules: names of the model's sub-modules to train (e.g.
+      ("synthesis_transform",): the rest stays frozen); default: all.
+    learning_rate: a float or a Keras schedule of the step; default: the
+      trainer's schedule.
+    update_every: applies its update every this many steps.
+  """
+  loss: str
+  model: tf.Module
+  modules: tuple = ()
+  learning_rate: object = None
+  update_every: int = 1
+
+  @property
+  def variables(self):
+    if not self.modules:
+      return self.model.trainable_variables
+    return [v for name in self.modules
+            for v in getattr(self.model, name).trainable_variables]
+
+
 class Trainer:
   """Trains `codec` on `objective` from an infinite `dataset` of batches.
 
   Each step is one `tf.function`: a single forward pass under one tape, then
-  one update per network: the codec on `objective`'s `loss`, and each network
-  in `objective.auxiliary` on its own loss. Gradients are averaged over the
+  one update per `Network`: by default the codec on `objective`'s `loss`,
+  and each network in `objective.auxiliary` on its own loss; `networks`
+  replaces them (name -> `Network`: a part of the codec, another schedule,
+  an update ratio). The step counter counts the updates of the first network.
+  An objective whose `__call__` takes `step` receives the step counter. Gradients are averaged over the
   replicas of `strategy` (default: no distribution; build the codec and the
   objective's networks under `strategy.scope()`). A network's update is
   skipped, and reported, when its loss or gradients are not finite.
 
   Every network follows the codec's learning-rate schedule (`learning_rate`,
-  then `final_learning_rate` for the last `final_steps`) unless
-  `learning_rates` gives it a constant rate of its own by name. After each
+  then `final_learning_rate` for the last `final_steps`) unless its
+  `Network.learning_rate` or `learning_rates` (by name) gives it its own. After each
   log record is made, `objective.on_log(record)` (if defined) may add to it.
   """
 
   def __init__(self, codec, objective, train_dir, strategy=None,
                learning_rate=1e-4, final_learning_rate=1e-5, final_steps=0,
-               learning_rates=None,
+               learning_rates=None, networks=None,
                total_steps=1000, weight_decay=0.0, log_every=10,
                checkpoint_every=200, max_nonfinite_steps=20):
     self.codec = codec
@@ -62,21 +94,28 @@ class Trainer:
     self.log_every = log_every
     self.checkpoint_every = checkpoint_every
     self.max_nonfinite_steps = max_nonfinite_steps
-    self.networks = {"codec": ("loss", codec),
-                     **getattr(objective, "auxiliary", {})}
+    self.networks = networks or {
+        name: Network(loss, model) for name, (loss, model) in
+        {"codec": ("loss", codec),
+         **getattr(objective, "auxiliary", {})}.items()}
+    self._lead = next(iter(self.networks))
+    self._objective_takes_step = "step" in inspect.signature(
+        objective.__call__).parameters
     self.schedule = tf.keras.optimizers.schedules.PiecewiseConstantDecay(
         [max(total_steps - final_steps, 0)],
         [learning_rate, final_learning_rate])
     self.optimizers = {}
     with self.strategy.scope():
-      for name, (_, network) in self.networks.items():
+      for name, network in self.networks.items():
+        rate = network.learning_rate or (learning_rates or {}).get(
+            name, self.schedule)
         self.optimizers[name] = tf.keras.optimizers.AdamW(
-            learning_rate=(learning_rates or {}).get(name, self.schedule),
-            weight_decay=weight_decay, beta_1=0.9, beta_2=0.999)
-        self.optimizers[name].build(network.trainable_variables)
+            learning_rate=rate, weight_decay=weight_decay, beta_1=0.9,
+            beta_2=0.999)
+        self.optimizers[name].build(network.variables)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     checkpoint = tf.train.Checkpoint(
-        step=self.step, **{name: network for name, (_, network)
+        step=self.step, **{name: network.model for name, network
                            in self.networks.items()},
         **{f"{name}_optimizer": optimizer
            for name, optimizer in self.optimizers.items()})
@@ -86,11 +125,13 @@ class Trainer:
     self._stop_requested = False
 
   def _replica_step(self, x):
+    step = ({"step": self.step.read_value()} if self._objective_takes_step
+            else {})
     with tf.GradientTape(persistent=True) as tape:
-      terms = self.objective(x, self.codec(x, training=True))
+      terms = self.objective(x, self.codec(x, training=True), **step)
     grads = {}
-    for name, (loss, network) in self.networks.items():
-      all_grads = tape.gradient(terms[loss], network.trainable_variables)
+    for name, network in self.networks.items():
+      all_grads = tape.gradient(terms[network.loss], network.variables)
       self._with_gradient[name] = [
           i for i, g in enumerate(all_grads) if g is not None]
       grads[name] = [all_grads[i] for i in self._with_gradient[name]]
@@ -104,18 +145,17 @@ class Trainer:
     terms = {k: self.strategy.reduce(mean, v, axis=None)
              for k, v in terms.items()}
     applied = {}
-    for name, (loss, network) in self.networks.items():
-      variables = [network.trainable_variables[i]
-                   for i in self._with_gradient[name]]
+    for name, network in self.networks.items():
+      variables = [network.variables[i] for i in self._with_gradient[name]]
       reduced = self.strategy.extended.batch_reduce_to(
           mean, list(zip(grads[name], variables)))
       applied[name] = _finite(
-          [terms[loss]] +
+          [terms[network.loss]] +
           [self.strategy.experimental_local_results(g)[0] for g in reduced])
-      if applied[name]:
+      if applied[name] and self.step % network.update_every == 0:
         self.optimizers[name].apply_gradients(
             zip(reduced, variables), skip_gradients_aggregation=True)
-    if applied["codec"]:
+    if applied[self._lead]:
       self.step.assign_add(1)
     return terms, applied
 
@@ -176,7 +216,7 @@ class Trainer:
         continue
       streaks[name] += 1
       logging.warning("non-finite %s loss or gradient at step %d: %s update "
-                      "skipped (%d in a row)", self.networks[name][0],
+                      "skipped (%d in a row)", self.networks[name].loss,
                       int(self.step.numpy()), name, streaks[name])
       if streaks[name] >= self.max_nonfinite_steps:
         raise TrainingDivergedError(
@@ -214,7 +254,7 @@ class Trainer:
         self._count_nonfinite(applied, streaks)
         for name, ok in applied.items():
           skipped[name] += not bool(ok)
-        if not bool(applied["codec"]):
+        if not bool(applied[self._lead]):
           continue
         bar.update(1)
         for name, value in terms.items():

@@ -85,8 +85,8 @@ def distorted_pairs(images, metric, num_patches, patch_size, codec=None,
                       distorted[i:i + score_batch])
       for i in tqdm(range(0, num_patches, score_batch), desc=f"{metric}",
                     unit="batch", disable=None)])
-  return references, distorted, (
-      losses.proxiqa.SCORE_SCALE[metric] * scores).astype(np.float32)
+  return references, distorted, metrics.to_proxy_scale(
+      metric, scores).astype(np.float32)
 
 
 def _dataset(references, distorted, scores, batch_size, shuffle_seed=None):

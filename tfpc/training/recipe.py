@@ -5,6 +5,7 @@ the field metadata), and a recipe in configs/ is a flagfile that sets them.
 """
 
 import dataclasses
+import inspect
 import json
 import os
 
@@ -15,10 +16,12 @@ from tfpc import data
 from tfpc import errors
 from tfpc.config import setting
 from tfpc import losses
+from tfpc import metrics
 from tfpc.training import loop
 
-OBJECTIVES = {"mse": None, "vmafp": "vmaf", "ssimp": "ssim",
-              "msssimp": "msssim"}
+# Objective name -> proxy metric: mse, or "<metric>p" for each metric with a
+# proxy scale in the registry (vmafp, ssimp, msssimp, ...).
+OBJECTIVES = {"mse": None, **{f"{m}p": m for m in metrics.proxy_metrics()}}
 PROXY_MODES = ("alternating", "pretrained_fixed")
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
 # May change between a run and its resumption; every other field may not.
@@ -37,6 +40,10 @@ class TrainConfig:
                         "'skimage' for scikit-image's sample photos.")
   architecture: str = setting("bls2017", f"Codec: {sorted(codecs.CODECS)}.")
   num_filters: int = setting(192, "Filters per codec layer.")
+  codec_options: str = setting(
+      "", "The architecture's other constructor arguments, as "
+      "name=value,... (e.g. latent_channels=128,num_scales=64 for "
+      "mbt2018-mean); unset ones keep the codec's defaults.")
   objective: str = setting("mse", "mse (eq. 3) or a proxy target (eq. 7): "
                            "vmafp, ssimp, msssimp.")
   lmbda: float = setting(0.01, "Rate-distortion trade-off lambda (MSE on "
@@ -117,6 +124,27 @@ class TrainConfig:
       raise errors.ConfigError("; ".join(problems))
 
 
+def codec_config(config):
+  """The codec config of a TrainConfig: architecture, num_filters and the
+  `codec_options`, typed by the defaults of the codec's constructor."""
+  if config.architecture not in codecs.CODECS:
+    raise errors.ConfigError(f"architecture must be one of "
+                             f"{sorted(codecs.CODECS)}")
+  parameters = inspect.signature(
+      codecs.CODECS[config.architecture].__init__).parameters
+  result = {"architecture": config.architecture,
+            "num_filters": config.num_filters}
+  for item in filter(None, config.codec_options.split(",")):
+    name, _, value = item.partition("=")
+    name = name.strip()
+    if name not in parameters or name in ("self", "num_filters"):
+      raise errors.ConfigError(
+          f"codec_options: {config.architecture} has no option {name!r}; it "
+          f"has {sorted(set(parameters) - {'self', 'num_filters'})}")
+    result[name] = type(parameters[name].default)(value)
+  return result
+
+
 def sample_photos():
   """scikit-image's bundled colour photos (no download needed)."""
   from skimage import data as samples  # pylint: disable=g-import-not-at-top
@@ -169,7 +197,8 @@ def _record_recipe(config):
   settings = dataclasses.asdict(config)
   if os.path.exists(path):
     with open(path) as f:
-      previous = json.load(f)
+      # Settings added since the run started had their default value.
+      previous = {**dataclasses.asdict(TrainConfig()), **json.load(f)}
     changed = sorted(k for k in settings if k not in RESUMABLE_CHANGES and
                      previous.get(k) != settings[k])
     if changed:
@@ -221,8 +250,7 @@ def train(config):
   images = training_images(config.images, config.crop_size // 2)
   tf.keras.utils.set_random_seed(config.seed)
   with strategy.scope():
-    codec = codecs.build_codec({"architecture": config.architecture,
-                                "num_filters": config.num_filters})
+    codec = codecs.build_codec(codec_config(config))
     if config.init_from:
       _copy_weights(config.init_from, codec)
     objective = build_objective(config)
