@@ -14,7 +14,6 @@ backbones do (e.g. the random ones of perceptual_parity.py).
 """
 
 import os
-import tempfile
 import time
 
 from tfpc import cli  # quiets TensorFlow
@@ -25,10 +24,10 @@ from absl import flags
 from PIL import Image
 from skimage import data as samples
 
-from tfpc import codecs
 from tfpc import data
 from tfpc import losses
-from tfpc import training
+
+import steptime  # benchmarks/, beside this script
 from tfpc.evaluation import suite
 from tfpc.metrics import perceptual
 
@@ -97,19 +96,8 @@ def main(argv):
   for name in DISTANCES:
     objectives[name] = losses.PerceptualRateDistortion(name, 0.01, 0.5,
                                                        FLAGS.weights_dir)
-  trainers = {}
-  for name, objective in objectives.items():
-    codec = codecs.build_codec({"architecture": "bls2017",
-                                "num_filters": FLAGS.num_filters})
-    trainers[name] = training.Trainer(codec, objective, tempfile.mkdtemp())
-    for _ in range(2):  # trace and warm up
-      trainers[name].train_step(batch)[0]["loss"].numpy()
-  times = {name: [] for name in trainers}
-  for _ in range(FLAGS.rounds):
-    for name, trainer in trainers.items():
-      start = time.perf_counter()
-      trainer.train_step(batch)[0]["loss"].numpy()
-      times[name].append(time.perf_counter() - start)
+  times = steptime.interleaved(objectives, batch, "bls2017",
+                               FLAGS.num_filters, FLAGS.rounds)
   base = np.median(times["mse"])
   print(f"\nBLS2017 {FLAGS.num_filters} filters, batch 8x128x128, "
         f"{FLAGS.rounds} rounds (median ms per step)")

@@ -11,8 +11,6 @@ timed round-robin (one step of each objective per round) so that machine
 load drifts affect all of them alike.
 """
 
-import tempfile
-import time
 
 from tfpc import cli  # quiets TensorFlow
 
@@ -21,10 +19,10 @@ import tensorflow as tf
 from absl import flags
 from skimage import data as samples
 
-from tfpc import codecs
 from tfpc import data
 from tfpc import losses
-from tfpc import training
+
+import steptime  # benchmarks/, beside this script
 
 flags.DEFINE_string("architecture", "bls2017", "Codec architecture.")
 flags.DEFINE_integer("num_filters", 192, "Codec filters (paper: 192).")
@@ -49,19 +47,9 @@ def main(argv):
       "ssimp": lambda: losses.ProxIQA(
           losses.ProxyIQANet("ssim", FLAGS.patch_size), 0.01),
   }
-  trainers = {}
-  for name, objective in objectives.items():
-    codec = codecs.build_codec({"architecture": FLAGS.architecture,
-                                "num_filters": FLAGS.num_filters})
-    trainers[name] = training.Trainer(codec, objective(), tempfile.mkdtemp())
-    for _ in range(2):  # trace and warm up
-      trainers[name].train_step(batch)[0]["loss"].numpy()
-  times = {name: [] for name in trainers}
-  for _ in range(FLAGS.rounds):
-    for name, trainer in trainers.items():
-      start = time.perf_counter()
-      trainer.train_step(batch)[0]["loss"].numpy()
-      times[name].append(time.perf_counter() - start)
+  times = steptime.interleaved(
+      {name: make() for name, make in objectives.items()}, batch,
+      FLAGS.architecture, FLAGS.num_filters, FLAGS.rounds)
   base = np.median(times["mse"])
   print(f"{FLAGS.architecture} {FLAGS.num_filters} filters, batch "
         f"{FLAGS.batch_size}x{FLAGS.patch_size}x{FLAGS.patch_size}, "
