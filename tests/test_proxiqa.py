@@ -272,7 +272,9 @@ def test_tfpc_train_killed_and_resumed(tmp_path):
   log = _log(train_dir)
   assert all(key in log[0] for key in REQUIRED_LOG_KEYS)
   saved = int(tf.train.latest_checkpoint(train_dir).rsplit("-", 1)[1])
-  assert saved >= 4 and log[-1]["step"] > saved
+  # the kill may land just after a checkpoint: steps logged past it, if
+  # any, are redone on resume
+  assert saved >= 4 and log[-1]["step"] >= saved
   result = subprocess.run(command + [f"--total_steps={saved + 3}"],
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
