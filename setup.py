@@ -34,6 +34,7 @@ setuptools.setup(
         "tqdm",
         "matplotlib",
         "bjontegaard==1.3.*",
+        "ml-collections>=1.0",
     ],
     extras_require={
         "test": ["pytest", "hypothesis"],

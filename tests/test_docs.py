@@ -20,7 +20,8 @@ import pytest
 from conftest import BIN, REPO
 
 SOURCES = (["README.md"] + sorted(glob.glob(os.path.join(REPO, "docs", "*.md")))
-           + sorted(glob.glob(os.path.join(REPO, "configs", "*.flags"))))
+           + sorted(glob.glob(os.path.join(REPO, "configs", "*.flags")))
+           + sorted(glob.glob(os.path.join(REPO, "configs", "*.py"))))
 COMMAND = re.compile(r"^(?:\.venv/bin/)?(tfpc_[a-z_]+)(?:\s+(.*))?$")
 PLACEHOLDER = re.compile(r"[<>{}|]|\.\.\.|DIR_OR_GLOB|=[A-Z]\b")
 TOY = {"tfpc_train": ["--images=skimage", "--total_steps=2", "--log_every=1",
@@ -39,6 +40,9 @@ def _snippets(path):
   or of a recipe's comment header, with line continuations joined."""
   with open(os.path.join(REPO, path)) as f:
     text = f.read()
+  if path.endswith(".py"):
+    import ast  # pylint: disable=g-import-not-at-top
+    return [(True, ast.get_docstring(ast.parse(text)).replace("\\\n", " "))]
   if path.endswith(".flags"):
     header = "\n".join(line[1:].strip() for line in text.splitlines()
                        if line.startswith("#"))
@@ -84,18 +88,30 @@ names = set(flags.FLAGS)
 problems = []
 for argv, concrete in commands:
   special = {"flagfile", "help", "helpfull"}
-  undefined = sorted({a[2:].split("=")[0] for a in argv} - names -
+  # --config.FIELD overrides exist once --config has loaded its file
+  undefined = sorted({a[2:].split("=")[0] for a in argv
+                      if not a.startswith("--config.")} - names -
                      {"no" + n for n in names} - special)
   if undefined:
     problems.append(f"{argv}: undefined flags {undefined}")
   elif concrete and argv:
+    # --config.FIELD overrides: checked against the loaded config file
+    overrides = [a[9:].split("=")[0] for a in argv
+                 if a.startswith("--config.")]
     try:
-      flags.FLAGS(["prog"] + [a for a in argv if a[2:] not in special])
+      flags.FLAGS(["prog"] + [a for a in argv if a[2:] not in special and
+                              not a.startswith("--config.")])
+      for field in overrides:
+        value = flags.FLAGS.config
+        for part in field.split("."):
+          value = value[part]
     except flags.IllegalFlagValueError as e:
       if "must have a value other than None" not in str(e):
         problems.append(f"{argv}: {e}")  # a partial command may omit some
     except flags.Error as e:
       problems.append(f"{argv}: {e}")
+    except KeyError as e:
+      problems.append(f"{argv}: no config field {e}")
     flags.FLAGS.unparse_flags()
 print(json.dumps(problems))
 """
@@ -135,9 +151,34 @@ def _toy_runs():
   return runs
 
 
+def _toy_staged_run(argv, output):
+  """A staged recipe's command at toy size: every stage 2 steps."""
+  import runpy  # pylint: disable=g-import-not-at-top
+  path = next(a.split("=", 1)[1] for a in argv if a.startswith("--config="))
+  config = runpy.run_path(os.path.join(REPO, path))["get_config"]()
+  toy = ["--config.images=skimage", "--config.data.batch_size=1",
+         "--config.data.patch_size=64", "--config.data.crop_size=64"]
+  for name in config.stages:
+    toy += [f"--config.stages.{name}.{key}={value}" for key, value in
+            (("total_steps", 2), ("log_every", 1), ("checkpoint_every", 2))]
+  argv = [a for a in argv if not a.startswith(("--config.train_dir=",
+                                               "--config.images="))]
+  result = subprocess.run(
+      [os.path.join(BIN, "tfpc_train"), *argv, *toy,
+       f"--config.train_dir={output}"], capture_output=True, text=True,
+      cwd=REPO, timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-1500:]
+  for name in config.stages:
+    with open(os.path.join(output, name, "metrics.jsonl")) as f:
+      assert json.loads(f.readlines()[-1])["step"] == 2
+
+
 @pytest.mark.parametrize("program,argv", _toy_runs())
 def test_documented_training_command_runs_at_toy_size(tmp_path, program,
                                                        argv):
+  if any(a.startswith("--config=") for a in argv):
+    _toy_staged_run(argv, f"{tmp_path}/out")
+    return
   output = TOY_OUTPUT[program]
   argv = [a for a in argv if not a.startswith(output + "=")]
   result = subprocess.run(

@@ -70,15 +70,16 @@ def test_non_finite_steps_are_skipped_then_reported(tmp_path, photo):
 def test_init_from_copies_an_exported_models_weights(tiny_model_root,
                                                       monkeypatch):
   from tfpc import errors, zoo  # pylint: disable=g-import-not-at-top
-  from tfpc.training import recipe  # pylint: disable=g-import-not-at-top
+  from tfpc.training import warm_start  # pylint: disable=g-import-not-at-top
   monkeypatch.setattr(zoo, "MODEL_ROOT", tiny_model_root)
   source = zoo.load_keras("tiny-bls2017")
   codec = codecs.build_codec({"architecture": "bls2017", "num_filters": 8})
   assert not all(np.array_equal(a, b) for a, b in
                  zip(codec.get_weights(), source.get_weights()))
-  recipe._copy_weights("tiny-bls2017", codec)  # pylint: disable=protected-access
+  assert warm_start.warm_start(codec, "tiny-bls2017") == [
+      "analysis_transform", "synthesis_transform", "prior"]
   for a, b in zip(codec.get_weights(), source.get_weights()):
     np.testing.assert_array_equal(a, b)
   other = codecs.build_codec({"architecture": "bls2017", "num_filters": 4})
-  with pytest.raises(errors.ConfigError, match="init_from tiny-bls2017"):
-    recipe._copy_weights("tiny-bls2017", other)  # pylint: disable=protected-access
+  with pytest.raises(errors.ConfigError, match="shares no sub-network.*from tiny-bls2017"):
+    warm_start.warm_start(other, "tiny-bls2017")

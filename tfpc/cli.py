@@ -47,6 +47,14 @@ def _parse_flags(argv):
     return flags.FLAGS(argv)
   except flags.Error as e:
     fail(str(e).splitlines()[0])
+  except Exception as e:  # pylint: disable=broad-except
+    # a config file (--config) is run while flags are parsed
+    if os.environ.get("TFPC_DEBUG"):
+      raise
+    reason = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+    if isinstance(e, (AttributeError, KeyError)):
+      reason = f"no such config field {str(e).strip(chr(34))}"
+    fail(reason)
 
 
 def run(main):

@@ -69,16 +69,19 @@ class Trainer:
   one update per `Network`: by default the codec on `objective`'s `loss`,
   and each network in `objective.auxiliary` on its own loss; `networks`
   replaces them (name -> `Network`: a part of the codec, another schedule,
-  an update ratio). The step counter counts the updates of the first network.
-  An objective whose `__call__` takes `step` receives the step counter. Gradients are averaged over the
-  replicas of `strategy` (default: no distribution; build the codec and the
+  an update ratio, or only some of the networks). The step counter counts
+  the updates of the first network. An objective whose `__call__` takes
+  `step` receives the step counter. Gradients are averaged over the replicas
+  of `strategy` (default: no distribution; build the codec and the
   objective's networks under `strategy.scope()`). A network's update is
   skipped, and reported, when its loss or gradients are not finite.
 
   Every network follows the codec's learning-rate schedule (`learning_rate`,
   then `final_learning_rate` for the last `final_steps`) unless its
-  `Network.learning_rate` or `learning_rates` (by name) gives it its own. After each
-  log record is made, `objective.on_log(record)` (if defined) may add to it.
+  `Network.learning_rate` or `learning_rates` (by name) gives it its own.
+  After each log record is made, `objective.on_log(record)` (if defined) may
+  add to it. Checkpoints hold the codec and every auxiliary network, trained
+  or not.
   """
 
   def __init__(self, codec, objective, train_dir, strategy=None,
@@ -114,9 +117,15 @@ class Trainer:
             beta_2=0.999)
         self.optimizers[name].build(network.variables)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    # Every network of the run is saved, trained in this run or not: the
+    # next stage of a recipe starts from all of them.
+    models = {"codec": codec,
+              **{name: model for name, (_, model) in
+                 getattr(objective, "auxiliary", {}).items()},
+              **{name: network.model for name, network
+                 in self.networks.items()}}
     checkpoint = tf.train.Checkpoint(
-        step=self.step, **{name: network.model for name, network
-                           in self.networks.items()},
+        step=self.step, **models,
         **{f"{name}_optimizer": optimizer
            for name, optimizer in self.optimizers.items()})
     self.manager = tf.train.CheckpointManager(checkpoint, train_dir,
@@ -208,8 +217,9 @@ class Trainer:
   def save(self):
     return self.manager.save(checkpoint_number=int(self.step.numpy()))
 
-  def _count_nonfinite(self, applied, streaks):
-    """Reports skipped updates; raises when one network keeps failing."""
+  def _count_nonfinite(self, applied, streaks, step):
+    """Reports skipped updates of `step`; raises when one network keeps
+    failing."""
     for name, ok in applied.items():
       if bool(ok):
         streaks[name] = 0
@@ -217,11 +227,11 @@ class Trainer:
       streaks[name] += 1
       logging.warning("non-finite %s loss or gradient at step %d: %s update "
                       "skipped (%d in a row)", self.networks[name].loss,
-                      int(self.step.numpy()), name, streaks[name])
+                      step, name, streaks[name])
       if streaks[name] >= self.max_nonfinite_steps:
         raise TrainingDivergedError(
             f"{streaks[name]} consecutive non-finite {name} updates at step "
-            f"{int(self.step.numpy())}; last checkpoint kept in {self.train_dir}")
+            f"{step}; last checkpoint kept in {self.train_dir}")
 
   def _is_log_step(self, step):
     """Every `log_every` steps, the last step, and powers of two before the
@@ -229,12 +239,35 @@ class Trainer:
     return (step % self.log_every == 0 or step == self.total_steps or
             (step < self.log_every and step & (step - 1) == 0))
 
+  def _next_boundary(self, step):
+    """The next step that is logged or checkpointed (or the last one)."""
+    following = step + 1
+    while not (self._is_log_step(following) or
+               following % self.checkpoint_every == 0):
+      following += 1
+    return min(following, self.total_steps)
+
+  def _record(self, step, sums, counts, skipped, start_step, start_time):
+    record = {"step": step,
+              **{k: v / counts[k] for k, v in sums.items()},
+              **{f"{k}_skipped": v for k, v in skipped.items()},
+              "learning_rate": float(self.schedule(step)),
+              "replicas": self.strategy.num_replicas_in_sync,
+              "steps_per_second": (step - start_step) /
+                                  max(time.time() - start_time, 1e-9),
+              "time": time.time()}
+    if hasattr(self.objective, "on_log"):
+      self.objective.on_log(record)
+    return record
+
   def run(self, dataset):
     """Trains until `total_steps` or a stop signal; returns the last record
     (just `step` if nothing was logged since the last one).
 
-    Logged values are means over the steps since the previous record, of
-    finite values only; `<network>_skipped` counts updates skipped meanwhile.
+    Steps run back to back between log and checkpoint steps; their values
+    reach the host only there, in one pull. Logged values are means over the
+    steps since the previous record, of finite values only;
+    `<network>_skipped` counts updates skipped meanwhile.
     """
     log = self._restore()
     writer = tf.summary.create_file_writer(
@@ -243,37 +276,35 @@ class Trainer:
                 for s in (signal.SIGTERM, signal.SIGINT)}
     streaks = dict.fromkeys(self.networks, 0)
     sums, counts, skipped, record = {}, {}, dict.fromkeys(self.networks, 0), None
-    start_step, start_time = int(self.step.numpy()), time.time()
+    step = start_step = int(self.step.numpy())
+    start_time = time.time()
     bar = tqdm(total=self.total_steps, initial=start_step, unit="step",
                mininterval=1 if sys.stderr.isatty() else 30,
                disable=None, dynamic_ncols=True)
     try:
       iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
-      while int(self.step.numpy()) < self.total_steps and not self._stop_requested:
-        terms, applied = self.train_step(next(iterator))
-        self._count_nonfinite(applied, streaks)
-        for name, ok in applied.items():
-          skipped[name] += not bool(ok)
-        if not bool(applied[self._lead]):
-          continue
-        bar.update(1)
-        for name, value in terms.items():
-          value = float(value)
-          if np.isfinite(value):
-            sums[name] = sums.get(name, 0.0) + value
-            counts[name] = counts.get(name, 0) + 1
-        step = int(self.step.numpy())
-        if self._is_log_step(step):
-          record = {"step": step,
-                    **{k: v / counts[k] for k, v in sums.items()},
-                    **{f"{k}_skipped": v for k, v in skipped.items()},
-                    "learning_rate": float(self.schedule(step)),
-                    "replicas": self.strategy.num_replicas_in_sync,
-                    "steps_per_second": (step - start_step) /
-                                        max(time.time() - start_time, 1e-9),
-                    "time": time.time()}
-          if hasattr(self.objective, "on_log"):
-            self.objective.on_log(record)
+      while step < self.total_steps and not self._stop_requested:
+        pending = []
+        for _ in range(self._next_boundary(step) - step):
+          pending.append(self.train_step(next(iterator)))
+          if self._stop_requested:
+            break
+        for terms, applied in tf.nest.map_structure(
+            lambda t: t.numpy(), pending):
+          self._count_nonfinite(applied, streaks, step + 1)
+          for name, ok in applied.items():
+            skipped[name] += not ok
+          if not applied[self._lead]:
+            continue
+          step += 1
+          for name, value in terms.items():
+            if np.isfinite(value):
+              sums[name] = sums.get(name, 0.0) + float(value)
+              counts[name] = counts.get(name, 0) + 1
+        bar.update(step - bar.n)
+        if self._is_log_step(step) and counts:
+          record = self._record(step, sums, counts, skipped, start_step,
+                                start_time)
           log.write(json.dumps(record) + "\n")
           with writer.as_default(step=step):
             for name, value in record.items():
@@ -287,8 +318,8 @@ class Trainer:
         if step % self.checkpoint_every == 0:
           self.save()
       self.save()
-      if record is None or record["step"] != int(self.step.numpy()):
-        record = {"step": int(self.step.numpy())}
+      if record is None or record["step"] != step:
+        record = {"step": step}
     finally:
       bar.close()
       log.close()

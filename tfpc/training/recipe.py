@@ -18,6 +18,7 @@ from tfpc.config import setting
 from tfpc import losses
 from tfpc import metrics
 from tfpc.training import loop
+from tfpc.training import warm_start
 
 # Objective name -> proxy metric: mse, or "<metric>p" for each metric with a
 # proxy scale in the registry (vmafp, ssimp, msssimp, ...).
@@ -86,11 +87,12 @@ class TrainConfig:
   cpu_devices: int = setting(0, "Split the CPU into this many logical "
                              "devices (to run 'mirrored' without GPUs).")
   init_from: str = setting(None, "Start from the weights of an exported "
-                           "model: all of them for the same codec (to "
-                           "fine-tune, e.g. to another lmbda or objective), "
-                           "else each sub-network of the same name and "
-                           "shapes (e.g. BLS2017 transforms into BMSHJ2018). "
-                           "A resumed run continues from its own checkpoint.")
+                           "model or a training run folder: all of them for "
+                           "the same codec (to fine-tune, e.g. to another "
+                           "lmbda or objective), else each sub-network of "
+                           "the same name and shapes (e.g. BLS2017 "
+                           "transforms into BMSHJ2018). A resumed run "
+                           "continues from its own checkpoint.")
 
   @property
   def effective_proxy_weight(self):
@@ -212,32 +214,6 @@ def _record_recipe(config):
   os.replace(path + ".tmp", path)
 
 
-def _copy_weights(model, codec):
-  """Copies the exported `model`'s sub-networks into `codec` by name.
-
-  Each sub-network (analysis_transform, prior, ...) that both codecs have,
-  with variables of the same shapes, is copied; returns their names.
-  """
-  from tfpc import zoo  # pylint: disable=g-import-not-at-top
-  source = zoo.load_keras(model)
-  targets = codec._trackable_children()  # pylint: disable=protected-access
-  copied = []
-  for name, part in source._trackable_children().items():  # pylint: disable=protected-access
-    target = targets.get(name)
-    if not (isinstance(part, tf.Module) and isinstance(target, tf.Module)):
-      continue
-    values, variables = part.variables, target.variables
-    if values and [v.shape for v in values] == [v.shape for v in variables]:
-      for variable, value in zip(variables, values):
-        variable.assign(value)
-      copied.append(name)
-  if not copied:
-    raise errors.ConfigError(
-        f"init_from {model} ({source.get_config()}) shares no sub-network "
-        f"with this codec ({codec.get_config()})")
-  return copied
-
-
 def train(config):
   """Runs (or resumes) the training run `config` describes."""
   config.check()
@@ -252,7 +228,7 @@ def train(config):
   with strategy.scope():
     codec = codecs.build_codec(codec_config(config))
     if config.init_from:
-      _copy_weights(config.init_from, codec)
+      warm_start.warm_start(codec, config.init_from)
     objective = build_objective(config)
   trainer = loop.Trainer(
       codec, objective, config.train_dir, strategy=strategy,
