@@ -44,7 +44,8 @@ def _module(name, path, float64=False):
   module = types.ModuleType(name)
   module.__file__ = path
   sys.modules[name] = module
-  exec(compile(text, path, "exec"), module.__dict__)  # pylint: disable=exec-used
+  code = compile(text, path, "exec")
+  exec(code, module.__dict__)  # pylint: disable=exec-used
   return module
 
 

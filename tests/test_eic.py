@@ -133,6 +133,12 @@ def test_variants_and_discriminator_sees_the_base_pair():
       0.005 * float(g), rel=1e-5)
   assert not {v.ref() for v in discriminator.base_synthesis.variables} & {
       v.ref() for v in discriminator.trainable_variables}
+  # Ablation without L_perc: no VGG19 term.
+  ablation = losses.OBJECTIVES["eic_perceptual"](codec, perc_weight=0.0)
+  ablated = ablation(x, outputs)
+  assert float(ablated["perc"]) == 0.0
+  assert float(ablated["loss"]) == pytest.approx(
+      40 * float(terms["rec"]) + 0.005 * float(ablated["adv_g"]), rel=1e-5)
 
 
 def test_decoder_only_tuning_keeps_the_coding_part_and_the_files(

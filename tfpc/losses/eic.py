@@ -11,7 +11,8 @@ loss, and the perceptual fine-tuning of its decoder.
 
 L_rec is the MSE of images scaled to [0, 1] ("mse", structure-oriented) or
 1 - MS-SSIM ("msssim", texture-oriented); L_perc the MSE of VGG19 conv5_4
-features (`vgg19_feature_distance`, ImageNet-normalized inputs as ESRGAN's);
+features (`vgg19_feature_distance`, ImageNet-normalized inputs as ESRGAN's;
+with l_perc = 0 no VGG19 runs and none is needed);
 L_adv the relativistic average GAN of ESRGAN, whose discriminator sees pairs:
 (x, x_base) real and (x_hat, x_base) fake, x_base being the base model's
 reconstruction of the same latents. The rate is not a term: the encoder and
@@ -36,6 +37,7 @@ from tfpc.losses import rd
 from tfpc.losses import register_objective
 from tfpc.losses.perceptual import vgg19_feature_distance
 from tfpc.metrics import fullref
+from tfpc.metrics import perceptual
 
 # Paper weights (l_rec, l_perc, l_adv) and L_rec of each perceptual variant.
 VARIANTS = {"structure": ("mse", (40.0, 0.1, 0.005)),
@@ -123,6 +125,8 @@ class EICPerceptualObjective:
                discriminator_filters=(16, 32, 64, 64)):
     reconstruction_loss(reconstruction, tf.zeros((1, 8, 8, 3)),
                         tf.zeros((1, 8, 8, 3)))
+    if perc_weight:
+      perceptual.model("vgg19_conv5_4")  # a missing VGG19 fails here, once
     self.codec = codec
     self.reconstruction = reconstruction
     self.weights = (rec_weight, perc_weight, adv_weight)
@@ -149,11 +153,13 @@ class EICPerceptualObjective:
     x_hat = outputs["x_hat"]
     x_base = self.base_reconstruction(outputs["y_hat"])
     rec = reconstruction_loss(self.reconstruction, x, x_hat)
-    perc = tf.reduce_mean(vgg19_feature_distance(
-        x, tf.clip_by_value(x_hat, 0.0, 255.0), "conv5_4"))
+    rec_weight, perc_weight, adv_weight = self.weights
+    perc = 0.0
+    if perc_weight:
+      perc = tf.reduce_mean(vgg19_feature_distance(
+          x, tf.clip_by_value(x_hat, 0.0, 255.0), "conv5_4"))
     adv_g, adv_d = relativistic_losses(self.discriminator((x, x_base)),
                                        self.discriminator((x_hat, x_base)))
-    rec_weight, perc_weight, adv_weight = self.weights
     return {"loss": rec_weight * rec + perc_weight * perc + adv_weight * adv_g,
             "discriminator_loss": adv_d, "rec": rec, "perc": perc,
             "adv_g": adv_g, **rd.rate_distortion_terms(x, outputs),
