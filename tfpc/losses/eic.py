@@ -44,25 +44,31 @@ VARIANTS = {"structure": ("mse", (40.0, 0.1, 0.005)),
             "texture": ("msssim", (30.0, 0.1, 0.005))}
 
 
+RECONSTRUCTIONS = ("mse", "msssim")
+
+
+def _check_reconstruction(kind):
+  if kind not in RECONSTRUCTIONS:
+    raise ValueError(f"reconstruction loss must be mse or msssim, got "
+                     f"{kind!r}")
+  return kind
+
+
 def reconstruction_loss(kind, x, x_hat):
   """L_rec of batches in [0, 255]: "mse" (of images in [0, 1]) or "msssim"
   (1 - MS-SSIM, of `x_hat` clipped to [0, 255])."""
-  if kind == "mse":
+  if _check_reconstruction(kind) == "mse":
     return rd.mse_255(x, x_hat) / 255.0**2
-  if kind == "msssim":
-    clipped = tf.clip_by_value(x_hat, 0.0, 255.0)
-    return 1.0 - tf.reduce_mean(fullref.msssim(x, clipped))
-  raise ValueError(f"reconstruction loss must be mse or msssim, got {kind!r}")
+  clipped = tf.clip_by_value(x_hat, 0.0, 255.0)
+  return 1.0 - tf.reduce_mean(fullref.msssim(x, clipped))
 
 
 class EICBaseObjective:
-  """L = lmbda * L_rec + bpp (`lmbda` = 0.01 / 255^2 x `rd`'s lmbda for MSE)."""
+  """L = lmbda * L_rec + bpp (for MSE, `lmbda` is 255^2 x `rd`'s lmbda)."""
 
   def __init__(self, lmbda, reconstruction="mse"):
-    reconstruction_loss(reconstruction, tf.zeros((1, 8, 8, 3)),
-                        tf.zeros((1, 8, 8, 3)))  # rejects unknown kinds now
     self.lmbda = lmbda
-    self.reconstruction = reconstruction
+    self.reconstruction = _check_reconstruction(reconstruction)
 
   def __call__(self, x, outputs):
     rec = reconstruction_loss(self.reconstruction, x, outputs["x_hat"])
@@ -123,12 +129,10 @@ class EICPerceptualObjective:
   def __init__(self, codec, reconstruction="mse", rec_weight=40.0,
                perc_weight=0.1, adv_weight=0.005,
                discriminator_filters=(16, 32, 64, 64)):
-    reconstruction_loss(reconstruction, tf.zeros((1, 8, 8, 3)),
-                        tf.zeros((1, 8, 8, 3)))
+    self.reconstruction = _check_reconstruction(reconstruction)
     if perc_weight:
       perceptual.model("vgg19_conv5_4")  # a missing VGG19 fails here, once
     self.codec = codec
-    self.reconstruction = reconstruction
     self.weights = (rec_weight, perc_weight, adv_weight)
     base_synthesis = base.build_codec(codec.get_config()).synthesis_transform
     self.discriminator = PairDiscriminator(base_synthesis,
