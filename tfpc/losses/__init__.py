@@ -28,3 +28,5 @@ def register_objective(name):
 
 
 register_objective("rd")(lambda codec, lmbda: RateDistortion(lmbda))
+
+from tfpc.losses import eic  # noqa: E402,F401  registers eic_base, eic_perceptual

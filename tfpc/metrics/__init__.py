@@ -10,7 +10,9 @@ is one `register` call.
 scalar for a single image). Qualities are higher-is-better; the learned
 perceptual metrics `lpips`, `lpips_vgg` and `dists` are distances, as their
 references return them (0 for identical images, lower is better), and need
-converted backbone weights (`tfpc.weights`, `tfpc_weights`).
+converted backbone weights (`tfpc.weights`, `tfpc_weights`). `niqe` is blind
+(no reference: it scores the distorted image alone, lower is better; images
+of at least 96 x 96 pixels).
 """
 
 import dataclasses
@@ -21,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpc.metrics import fullref
+from tfpc.metrics import niqe
 from tfpc.metrics import perceptual
 from tfpc.metrics.libvmaf import VmafError, vmaf, vmaf_tf
 
@@ -82,7 +85,9 @@ for _name, _label in (("lpips", "LPIPS, AlexNet (lower is better)"),
                       ("dists", "DISTS (lower is better)")):
   register(Metric(_name, functools.partial(perceptual.distance, _name), True,
                   False, _label, (100.0, -100.0)))
-
+register(Metric("niqe", niqe.niqe_tf, False, False,
+                "NIQE (no reference, lower is better)", None,
+                niqe.host_score))
 
 
 def get(name):

@@ -1,0 +1,130 @@
+"""EIC-E2E-B of Lee et al.: a mean-scale hyperprior codec whose synthesis ends
+in a GRDN quality-enhancement post-filter.
+
+The base codec is `mbt2018-mean` (no context model: the paper's base has one)
+with a grouped residual dense network (GRDN, Kim et al. 2019) appended to its
+synthesis transform, trained end to end. Its perceptual variants (EIC-E2E-P)
+are the same architecture with only `synthesis_transform` (decoder and GRDN)
+fine-tuned: the analysis transform and every entropy-model parameter stay
+bit-identical, so a perceptual model decodes the base model's files. Their
+*coding id* (`coding_id`: the hash of everything but the synthesis) is equal;
+their *decoder id* (`decoder_id`: the hash of the synthesis) tells them apart.
+
+The default GRDN is small enough to train on a CPU: 2 groups of 2 residual
+dense blocks, each of 3 densely connected 3x3 convolutions of 16 channels
+(growth 16) on a 32-channel trunk, 99k parameters. Its last
+convolution starts at zero, so an untrained post-filter is the identity.
+"""
+
+import tensorflow as tf
+
+from tfpc.codecs import base
+from tfpc.codecs import mbt2018
+from tfpc.export import layout
+
+
+def _conv(filters, kernel_size, activation=None, **kwargs):
+  return tf.keras.layers.Conv2D(filters, kernel_size, padding="same",
+                                activation=activation, **kwargs)
+
+
+class ResidualDenseBlock(tf.keras.layers.Layer):
+  """Densely connected 3x3 convolutions (ReLU), fused by a 1x1 convolution
+  back to the input's channels, plus the input (local residual)."""
+
+  def __init__(self, channels, growth, num_layers, **kwargs):
+    super().__init__(**kwargs)
+    self.dense = [_conv(growth, 3, tf.nn.relu, name=f"dense_{i}")
+                  for i in range(num_layers)]
+    self.fusion = _conv(channels, 1, name="fusion")
+
+  def call(self, x):
+    features = [x]
+    for layer in self.dense:
+      features.append(layer(tf.concat(features, axis=-1)))
+    return x + self.fusion(tf.concat(features, axis=-1))
+
+
+class ResidualDenseGroup(tf.keras.layers.Layer):
+  """Residual dense blocks in a chain; their outputs, concatenated, fused by a
+  1x1 convolution, plus the group's input."""
+
+  def __init__(self, channels, growth, num_layers, num_blocks, **kwargs):
+    super().__init__(**kwargs)
+    self.blocks = [ResidualDenseBlock(channels, growth, num_layers,
+                                      name=f"block_{i}")
+                   for i in range(num_blocks)]
+    self.fusion = _conv(channels, 1, name="fusion")
+
+  def call(self, x):
+    outputs, h = [], x
+    for block in self.blocks:
+      h = block(h)
+      outputs.append(h)
+    return x + self.fusion(tf.concat(outputs, axis=-1))
+
+
+class GRDN(tf.keras.layers.Layer):
+  """Grouped residual dense network on images in [0, 255]: a 3x3 convolution
+  to `channels`, residual dense groups, a 3x3 convolution back to RGB, and
+  the input added (global residual). The last convolution starts at zero."""
+
+  def __init__(self, channels=32, growth=16, num_layers=3, num_blocks=2,
+               num_groups=2, **kwargs):
+    super().__init__(**kwargs)
+    self.head = _conv(channels, 3, name="head")
+    self.groups = [ResidualDenseGroup(channels, growth, num_layers, num_blocks,
+                                      name=f"group_{i}")
+                   for i in range(num_groups)]
+    self.tail = _conv(3, 3, name="tail", kernel_initializer="zeros")
+
+  def call(self, x):
+    h = self.head(x / 255.0)
+    for group in self.groups:
+      h = group(h)
+    return x + 255.0 * self.tail(h)
+
+
+@base.register("eic-base")
+class EICBase(mbt2018.MBT2018Mean):
+  """`mbt2018-mean` whose synthesis transform ends in a `GRDN`.
+
+  The decoder's layers keep their places in `synthesis_transform`, so
+  checkpoints of `mbt2018-mean` warm-start everything but the GRDN by name.
+  """
+
+  def __init__(self, num_filters=192, latent_channels=128, num_scales=64,
+               scale_min=0.11, scale_max=256.0, grdn_channels=32,
+               grdn_growth=16, grdn_layers=3, grdn_blocks=2, grdn_groups=2):
+    super().__init__(num_filters, latent_channels, num_scales, scale_min,
+                     scale_max)
+    post_filter = GRDN(grdn_channels, grdn_growth, grdn_layers, grdn_blocks,
+                       grdn_groups, name="grdn")
+    self.synthesis_transform = tf.keras.Sequential(
+        [*self.synthesis_transform.layers, post_filter], name="synthesis")
+    self.synthesis_transform.build((None, None, None, latent_channels))
+    self._config.update(
+        grdn_channels=grdn_channels, grdn_growth=grdn_growth,
+        grdn_layers=grdn_layers, grdn_blocks=grdn_blocks,
+        grdn_groups=grdn_groups)
+
+
+def _refs(variables):
+  return {v.ref() for v in variables}
+
+
+def coding_variables(codec):
+  """The variables that fix a codec's files: all but the synthesis."""
+  synthesis = _refs(codec.synthesis_transform.variables)
+  return [v for v in codec.variables if v.ref() not in synthesis]
+
+
+def coding_id(codec):
+  """8-byte id of what encodes and entropy-codes (`layout.model_id` form):
+  equal for a base model and its perceptual decoders."""
+  return layout.model_id(coding_variables(codec))
+
+
+def decoder_id(codec):
+  """8-byte id of the synthesis transform (decoder and post-filter)."""
+  return layout.model_id(codec.synthesis_transform.variables)
