@@ -9,6 +9,7 @@ in one line.
 """
 
 import dataclasses
+import logging as std_logging
 import os
 import sys
 import warnings
@@ -57,10 +58,20 @@ def _parse_flags(argv):
     fail(reason)
 
 
+class _KnownWarnings(std_logging.Filter):
+  """Drops tfc's warning that a mean-scale model computes its quantization
+  offsets inside a tf.function: it does so by design (the offsets follow the
+  predicted means), once per trace."""
+
+  def filter(self, record):
+    return "offset heuristic within a tf.function" not in record.getMessage()
+
+
 def run(main):
   """Runs an absl `main(argv)` with tfpc's error handling."""
 
   def guarded_main(argv):
+    logging.get_absl_logger().addFilter(_KnownWarnings())
     if not flags.FLAGS["verbosity"].present:
       logging.set_verbosity(logging.ERROR)
     warnings.showwarning = _show_warning
