@@ -34,6 +34,7 @@ setuptools.setup(
         "tqdm",
         "matplotlib",
         "bjontegaard==1.3.*",
+        "constriction",
     ],
     extras_require={
         "test": ["pytest", "hypothesis"],
