@@ -346,13 +346,17 @@ class ImportanceContext(latent.LatentCodec):
     layers, depth_logits = self.context_model.exact_weights()
     flat = [t for layer in layers for t in layer]
 
-    def run(symbol_string, depth_string, volume_shape, centers, depths,
+    def run(symbol_bytes, depth_bytes, volume_shape, centers, depths,
             *weights):
-      return decode_volume(depth_string, symbol_string, volume_shape, centers,
+      return decode_volume(depth_bytes.tobytes(), symbol_bytes.tobytes(),
+                           volume_shape, centers,
                            list(zip(weights[::2], weights[1::2])), depths)
 
+    # As uint8 arrays: numpy would strip trailing zero bytes off strings.
     indexes = tf.numpy_function(
-        run, [strings[0], strings[1], tf.concat([shape, [self.channels]], 0),
+        run, [tf.io.decode_raw(strings[0], tf.uint8),
+              tf.io.decode_raw(strings[1], tf.uint8),
+              tf.concat([shape, [self.channels]], 0),
               self.quantizer.centers, depth_logits, *flat], tf.int32,
         stateful=False)
     indexes = tf.reshape(indexes, tf.concat([[1], shape, [self.channels]], 0))

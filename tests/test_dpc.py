@@ -1,0 +1,164 @@
+"""Issue 16: DPC (Mentzer 2018 bottleneck): importance map, center quantizer,
+3D masked context model, real range coding, the clipped-rate objective."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfpc import codecs
+from tfpc import losses
+from tfpc.codecs import context
+from tfpc.losses import dpc as dpc_loss
+
+
+@pytest.fixture(scope="module")
+def tiny_dpc():
+  codec = codecs.build_codec({
+      "architecture": "dpc", "num_filters": 8, "num_blocks": 1,
+      "latent_channels": 4, "context_filters": 6})
+  codec.prepare_for_coding()
+  return codec
+
+
+@pytest.fixture(scope="module")
+def image(photo):
+  return np.ascontiguousarray(photo[200:264, 180:244])
+
+
+def test_importance_map_expands_by_the_section_3_1_rule():
+  importance = tf.constant([[2.3], [0.6], [3.5], [0.0]])
+  with tf.GradientTape() as tape:
+    tape.watch(importance)
+    mask = context.hard_mask(importance, 4)
+    weighted = mask * [1.0, 2.0, 3.0, 4.0]
+  np.testing.assert_allclose(
+      context.importance_mask(importance, 4),
+      [[1, 1, 0.3, 0], [0.6, 0, 0, 0], [1, 1, 1, 0.5], [0, 0, 0, 0]],
+      atol=1e-6)
+  np.testing.assert_array_equal(mask, [[1, 1, 1, 0], [1, 0, 0, 0],
+                                       [1, 1, 1, 1], [0, 0, 0, 0]])
+  # Straight through: the gradient of the soft mask, where only the
+  # fractional channel moves with y.
+  np.testing.assert_array_equal(tape.gradient(weighted, importance)[:3],
+                                [[3], [1], [4]])
+
+
+def test_quantizer_is_nearest_forward_and_soft_backward():
+  quantizer = context.CenterQuantizer(6, sigma=2.0)
+  centers = quantizer.centers.numpy()
+  np.testing.assert_allclose(centers, [-2, -1.2, -0.4, 0.4, 1.2, 2])
+  z = tf.constant([-3.0, -0.5, 0.1, 0.9, 1.7])
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch(z)
+    hard, indexes = quantizer(z)
+    soft = tf.reduce_sum(tf.nn.softmax(
+        -2.0 * (z[:, None] - quantizer.centers)**2) * quantizer.centers, -1)
+  np.testing.assert_array_equal(indexes, [0, 2, 3, 4, 5])
+  np.testing.assert_allclose(hard, centers[[0, 2, 3, 4, 5]])
+  np.testing.assert_allclose(tape.gradient(hard, z), tape.gradient(soft, z),
+                             rtol=1e-6)
+  assert np.all(tape.gradient(hard, z).numpy() > 0)
+  quantizer.sigma.assign(8.0)  # annealing sharpens the soft assignment
+  with tf.GradientTape() as tape:
+    tape.watch(z)
+    sharp, _ = quantizer(z)
+  np.testing.assert_array_equal(sharp, hard)
+  assert tape.gradient(sharp, z).numpy()[1] > 0
+
+
+def test_a_later_symbol_never_changes_an_earlier_distribution():
+  model = context.ContextModel(3, filters=5, num_layers=3)
+  rng = np.random.default_rng(0)
+  values = rng.normal(size=(1, 4, 5, 3)).astype(np.float32)
+  changed = values.copy()
+  changed[0, 2, 3, 1] += 1.0  # (k, i, j) = (1, 2, 3)
+  base, after = model(values), model(changed)
+  layers, _ = model.exact_weights()
+  exact_base = context.exact_logits(values, layers)
+  exact_after = context.exact_logits(changed, layers)
+  k, i, j = np.meshgrid(range(3), range(4), range(5), indexing="ij")
+  earlier = np.transpose(
+      (k < 1) | ((k == 1) & ((i < 2) | ((i == 2) & (j <= 3)))), (1, 2, 0))
+  for first, second in ((base, after), (exact_base, exact_after)):
+    moved = np.any(first.numpy() != second.numpy(), axis=-1)[0]
+    assert not moved[earlier].any()
+    assert moved[~earlier].sum() > 10
+
+
+def test_wavefronts_respect_every_causal_offset():
+  order, bounds = context.wavefront_order(3, 4, 5)
+  assert len(bounds) - 1 == 4 * 2 + 2 * 3 + 4 + 1
+  step = np.empty(60, int)
+  for t, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+    step[order[start:stop]] = t
+  step = step.reshape(3, 4, 5)
+  offsets = context._gather_offsets(False) - 1  # pylint: disable=protected-access
+  for dk, di, dj in offsets:
+    for k, i, j in np.ndindex(3, 4, 5):
+      if 0 <= k + dk < 3 and 0 <= i + di < 4 and 0 <= j + dj < 5:
+        assert step[k + dk, i + di, j + dj] < step[k, i, j]
+
+
+def test_frequencies_are_positive_and_follow_the_logits():
+  probabilities = context.frequencies(
+      np.array([[0.0, 1.0, -1.0, -100.0], [2.0, 2.0, 2.0, 2.0]]))
+  np.testing.assert_allclose(probabilities.sum(-1), 1.0)
+  assert np.all(probabilities > 0)
+  np.testing.assert_allclose(probabilities[1], 0.25)
+  np.testing.assert_allclose(probabilities[0, 1] / probabilities[0, 0],
+                             np.e, rtol=3e-3)
+
+
+def test_round_trip_is_bit_exact_and_size_matches_the_estimate(
+    tiny_dpc, image):
+  strings, shape = tiny_dpc.compress(image)
+  x = tf.cast(image[None], tf.float32)
+  symbols = tiny_dpc.latent_symbols(x)
+  assert symbols["latents"].shape == (1, 8, 8, 4)
+  depths = symbols["importance"].numpy()
+  assert depths.min() >= 0 and depths.max() <= 4 and 0 < depths.mean() < 4
+  latents = tiny_dpc.latent_codec.decode(strings, tf.constant([8, 8]))
+  np.testing.assert_array_equal(
+      latents, tiny_dpc.latent_codec.dequantize(symbols))
+  decoded = tiny_dpc.decompress(strings, shape).numpy()
+  np.testing.assert_array_equal(decoded, tf.saturate_cast(tf.round(
+      tiny_dpc.synthesize(symbols)[0]), tf.uint8))
+  real_bits = 8 * sum(len(s) for s in strings.numpy())
+  estimate = float(tiny_dpc.symbol_bits(symbols)[0])
+  # Each constriction string ends in a 32-bit word.
+  assert 0 <= real_bits - estimate < 0.02 * estimate + 2 * 32
+
+
+def test_training_rate_masks_symbols_the_importance_map_drops(tiny_dpc,
+                                                             image):
+  x = tf.cast(image[None], tf.float32)
+  latent_codec = tiny_dpc.latent_codec
+  y = tiny_dpc.analysis_transform(x)
+  full = latent_codec.forward(tf.concat([y[..., :1] + 200.0, y[..., 1:]], -1),
+                              True)
+  none = latent_codec.forward(tf.concat([y[..., :1] - 200.0, y[..., 1:]], -1),
+                              True)
+  depth_bits = -64 * np.log2(tf.nn.softmax(
+      tiny_dpc.context_model.depth_logits).numpy())
+  assert float(none["bits"][0]) == pytest.approx(depth_bits[0], rel=1e-5)
+  assert float(full["bits"][0]) > depth_bits[4] + 64  # 256 coded symbols
+  symbols = latent_codec.quantize(y)
+  assert float(tiny_dpc(x)["bits"][0]) == pytest.approx(
+      float(tiny_dpc.symbol_bits(symbols)[0]), rel=1e-3)
+
+
+def test_objective_clips_the_rate_and_trains(tiny_dpc, image):
+  objective = losses.OBJECTIVES["dpc_rd"](tiny_dpc, alpha=2.0, beta=1.0,
+                                          target_bpp=10.0, distance=None)
+  x = tf.cast(np.stack([image, image[::-1]]), tf.float32)
+  with tf.GradientTape() as tape:
+    outputs = tiny_dpc(x, training=True)
+    terms = objective(x, outputs)
+  assert float(terms["loss"]) == pytest.approx(
+      2.0 * (1 - float(terms["msssim"])) + 10.0, rel=1e-6)
+  gradients = tape.gradient(terms["loss"],
+                            tiny_dpc.context_model.trainable_variables)
+  assert all(g is None or not np.any(g) for g in gradients)  # rate clipped
+  unclipped = dpc_loss.DeepPerceptualRate(2.0, 1.0, 0.0, distance=None)
+  assert float(unclipped(x, outputs)["loss"]) == pytest.approx(
+      2.0 * (1 - float(terms["msssim"])) + float(terms["bpp"]), rel=1e-6)
