@@ -6,7 +6,9 @@ import pytest
 import tensorflow as tf
 
 from tfpc import codecs
+from tfpc import data
 from tfpc import losses
+from tfpc import training
 from tfpc.codecs import context
 from tfpc.losses import dpc as dpc_loss
 
@@ -162,3 +164,19 @@ def test_objective_clips_the_rate_and_trains(tiny_dpc, image):
   unclipped = dpc_loss.DeepPerceptualRate(2.0, 1.0, 0.0, distance=None)
   assert float(unclipped(x, outputs)["loss"]) == pytest.approx(
       2.0 * (1 - float(terms["msssim"])) + float(terms["bpp"]), rel=1e-6)
+
+
+def test_dpc_rd_trains_the_codec_with_the_trainer(tmp_path, photo):
+  codec = codecs.build_codec({
+      "architecture": "dpc", "num_filters": 8, "num_blocks": 1,
+      "latent_channels": 4, "context_filters": 4})
+  before = codec.quantizer.centers.numpy()
+  objective = losses.OBJECTIVES["dpc_rd"](codec, alpha=1.0, beta=1.0,
+                                          target_bpp=0.1, distance=None)
+  record = training.Trainer(codec, objective, str(tmp_path), total_steps=2,
+                            log_every=1, learning_rate=1e-2).run(
+                                data.patch_dataset([photo], batch_size=2,
+                                                   patch_size=32, seed=0))
+  assert record["step"] == 2 and record["codec_skipped"] == 0
+  assert 0 < record["msssim"] < 1 and record["bpp"] > 0.1
+  assert np.abs(codec.quantizer.centers.numpy() - before).max() > 1e-3

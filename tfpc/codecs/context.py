@@ -282,6 +282,8 @@ class ImportanceContext(latent.LatentCodec):
   that order, decoded importance first.
   """
 
+  host_coder = "constriction"  # what `encode`/`decode` need besides TF
+
   def __init__(self, channels, num_centers=6, context_filters=24,
                context_layers=3, sigma=1.0):
     super().__init__(
