@@ -4,8 +4,8 @@ Usage: .venv/bin/python benchmarks/dpc_coding.py [--image=kodim23.png]
        [--num_filters=128] [--latent_channels=32] [--sides=256,512]
 Codes the Kodak image whole and its top-left crops of the given sides with
 an untrained `dpc` codec (default sizes: Mentzer's K = 32, a 3-layer
-24-filter context network), through the `compress`/`decompress` tf.functions
-after a warm-up run that traces them. Prints per size: wavefronts, times,
+24-filter context network) or that of `--train_dir`, through the
+`compress`/`decompress` tf.functions after a warm-up run that traces them. Prints per size: wavefronts, times,
 real bits (constriction strings) and the cross-entropy estimate
 (`symbol_bits`). Untrained weights cost the same network time; their
 importance maps and distributions are not those of a trained model.
@@ -24,6 +24,7 @@ import tensorflow as tf
 from tfpc import codecs
 from tfpc import image as image_lib
 from tfpc.codecs import context
+from tfpc.training import loop
 
 flags.DEFINE_string("image", os.path.join(
     os.path.dirname(__file__), "..", "..", "shared", "data", "kodak",
@@ -33,6 +34,8 @@ flags.DEFINE_integer("num_blocks", 5, "Residual blocks on each side.")
 flags.DEFINE_integer("latent_channels", 32, "K.")
 flags.DEFINE_integer("context_filters", 24, "Filters of the context network.")
 flags.DEFINE_list("sides", ["256", "512"], "Sides of square crops to time.")
+flags.DEFINE_string("train_dir", None, "A `dpc` training run whose latest "
+                    "checkpoint to use instead of untrained weights.")
 flags.DEFINE_integer("repeats", 2, "Timed runs per size (the best counts).")
 FLAGS = flags.FLAGS
 
@@ -48,15 +51,21 @@ def best_time(function, repeats):
 
 def main(argv):
   del argv
-  config = {"architecture": "dpc", **{name: FLAGS[name].value for name in (
-      "num_filters", "num_blocks", "latent_channels", "context_filters")}}
-  codec = codecs.build_codec(config)
+  if FLAGS.train_dir:
+    codec, step = loop.restore_codec(FLAGS.train_dir)
+    weights = f"{FLAGS.train_dir} at step {step}"
+  else:
+    codec = codecs.build_codec({
+        "architecture": "dpc", **{name: FLAGS[name].value for name in (
+            "num_filters", "num_blocks", "latent_channels",
+            "context_filters")}})
+    weights = "untrained weights"
   codec.prepare_for_coding()
   pixels = image_lib.read_image(FLAGS.image).pixels
   crops = [pixels[:int(s), :int(s)] for s in FLAGS.sides] + [pixels]
   strings, shape = codec.compress(crops[0])  # traces both functions
   codec.decompress(strings, shape)
-  print(f"{config}, {os.cpu_count()} CPU cores, untrained weights")
+  print(f"{codec.get_config()}, {weights}, {os.cpu_count()} CPU cores")
   print("| size | wavefronts | encode s | decode s | real bits | estimate "
         "bits | real/estimate | coded symbols | bit-exact |")
   print("|---|---|---|---|---|---|---|---|---|")
