@@ -5,9 +5,9 @@ Usage: .venv/bin/python benchmarks/dpc_coding.py [--image=kodim23.png]
 Codes the Kodak image whole and its top-left crops of the given sides with
 an untrained `dpc` codec (default sizes: Mentzer's K = 32, a 3-layer
 24-filter context network) or that of `--train_dir`, through the
-`compress`/`decompress` tf.functions after a warm-up run that traces them. Prints per size: wavefronts, times,
-real bits (constriction strings) and the cross-entropy estimate
-(`symbol_bits`). Untrained weights cost the same network time; their
+`compress`/`decompress` tf.functions after a warm-up run that traces them.
+Prints per size: wavefronts, times, real bits (constriction strings) and the
+cross-entropy estimate (`symbol_bits`). Untrained weights cost the same network time; their
 importance maps and distributions are not those of a trained model.
 """
 

@@ -94,7 +94,7 @@ def test_wavefronts_respect_every_causal_offset():
   for t, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
     step[order[start:stop]] = t
   step = step.reshape(3, 4, 5)
-  offsets = context._gather_offsets(False) - 1  # pylint: disable=protected-access
+  offsets = context.causal_offsets(False) - 1
   for dk, di, dj in offsets:
     for k, i, j in np.ndindex(3, 4, 5):
       if 0 <= k + dk < 3 and 0 <= i + di < 4 and 0 <= j + dj < 5:

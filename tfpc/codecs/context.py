@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpc.codecs import latent
+from tfpc.codecs import transforms
 
 WEIGHT_BITS = 16
 ACTIVATION_BITS = 12
@@ -57,8 +58,10 @@ def _causal_mask(include_center):
   return (order < 13) | ((order == 13) & include_center)
 
 
-def _grid(x, bits):
-  return np.round(np.asarray(x, np.float64) * 2.0**bits) / 2.0**bits
+def _grid(x):
+  """`transforms._to_grid` in numpy, on the activation grid."""
+  return np.round(np.asarray(x, np.float64) * 2.0**ACTIVATION_BITS) / (
+      2.0**ACTIVATION_BITS)
 
 
 class CenterQuantizer(tf.keras.layers.Layer):
@@ -140,16 +143,13 @@ class ContextModel(tf.keras.layers.Layer):
 
   def exact_weights(self):
     """[(kernel, bias)] float64 on the weight grid, and the depth logits."""
-    return ([(tf.round(tf.cast(c.masked_kernel(), tf.float64) *
-                       2.0**WEIGHT_BITS) / 2.0**WEIGHT_BITS,
-              tf.round(tf.cast(c.bias, tf.float64) * 2.0**WEIGHT_BITS) /
-              2.0**WEIGHT_BITS) for c in self.convs],
+    return ([(_tf_grid(c.masked_kernel(), WEIGHT_BITS),
+              _tf_grid(c.bias, WEIGHT_BITS)) for c in self.convs],
             _tf_grid(self.depth_logits))
 
 
-def _tf_grid(x):
-  return tf.round(tf.cast(x, tf.float64) * 2.0**ACTIVATION_BITS) / (
-      2.0**ACTIVATION_BITS)
+def _tf_grid(x, bits=ACTIVATION_BITS):
+  return transforms._to_grid(x, bits)  # pylint: disable=protected-access
 
 
 def exact_logits(values, layers):
@@ -216,8 +216,9 @@ def encode_volume(indexes, depths, logits, depth_logits):
   return strings
 
 
-def _gather_offsets(include_center):
-  """(dk, di, dj) offsets, +1, a masked kernel uses, in kernel order."""
+def causal_offsets(include_center):
+  """[n, 3] offsets (dk, di, dj) + 1 that a masked kernel reads (indexes
+  into a cache padded by one), in the order of its taps."""
   return np.argwhere(_causal_mask(include_center))
 
 
@@ -231,14 +232,14 @@ def decode_volume(depth_string, symbol_string, shape, centers, layers,
   depths = _decoder(depth_string).decode(
       _depth_model(depth_logits), height * width).reshape(height, width)
   coded = _coded(depths, channels)
-  centers = _grid(centers, ACTIVATION_BITS)
+  centers = _grid(centers)
   indexes = np.full((channels, height, width), np.argmin(abs(centers)),
                     np.int32)
   # Zero-padded activations of the input and of every layer but the last.
   caches = [np.zeros((channels + 2, height + 2, width + 2, kernel.shape[-2]))
             for kernel, _ in layers]
   caches[0][1:-1, 1:-1, 1:-1, 0] = centers[indexes]
-  plans = [(_gather_offsets(i > 0), kernel[_causal_mask(i > 0)].reshape(
+  plans = [(causal_offsets(i > 0), kernel[_causal_mask(i > 0)].reshape(
       -1, kernel.shape[-1]), bias) for i, (kernel, bias) in enumerate(layers)]
   decoder = _decoder(symbol_string)
   order, bounds = wavefront_order(channels, height, width)
@@ -250,12 +251,10 @@ def decode_volume(depth_string, symbol_string, shape, centers, layers,
                                j[:, None] + offsets[:, 2]]
       x = gathered.reshape(len(k), -1) @ kernel + bias
       if layer < len(plans) - 1:
-        caches[layer + 1][k + 1, i + 1, j + 1] = _grid(np.maximum(x, 0.0),
-                                                       ACTIVATION_BITS)
+        caches[layer + 1][k + 1, i + 1, j + 1] = _grid(np.maximum(x, 0.0))
     todo = coded[k, i, j]
     if todo.any():
-      values = decoder.decode(_CATEGORICAL,
-                              frequencies(_grid(x[todo], ACTIVATION_BITS)))
+      values = decoder.decode(_CATEGORICAL, frequencies(_grid(x[todo])))
       indexes[k[todo], i[todo], j[todo]] = values
       caches[0][k[todo] + 1, i[todo] + 1, j[todo] + 1, 0] = centers[values]
   return np.transpose(indexes, (1, 2, 0))
