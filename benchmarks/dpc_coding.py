@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from tfpc import codecs
 from tfpc import image as image_lib
+from tfpc import metrics
 from tfpc.codecs import context
 from tfpc.training import loop
 
@@ -67,8 +68,8 @@ def main(argv):
   codec.decompress(strings, shape)
   print(f"{codec.get_config()}, {weights}, {os.cpu_count()} CPU cores")
   print("| size | wavefronts | encode s | decode s | real bits | estimate "
-        "bits | real/estimate | coded symbols | bit-exact |")
-  print("|---|---|---|---|---|---|---|---|---|")
+        "bits | real/estimate | bpp | PSNR dB | coded symbols | bit-exact |")
+  print("|---|---|---|---|---|---|---|---|---|---|---|")
   for crop in crops:
     encode, (strings, shape) = best_time(
         lambda c=crop: codec.compress(c), FLAGS.repeats)
@@ -87,7 +88,8 @@ def main(argv):
     coded = int(np.minimum(symbols["importance"], channels).sum())
     print(f"| {crop.shape[1]}x{crop.shape[0]} | {len(bounds) - 1} | "
           f"{encode:.2f} | {decode:.2f} | {real} | {estimate:.0f} | "
-          f"{real / estimate:.4f} | {coded} of {height * width * channels} | "
+          f"{real / estimate:.4f} | {real / crop.shape[0] / crop.shape[1]:.3f} | "
+          f"{metrics.compute('psnr', crop, decoded.numpy()):.2f} | {coded} of {height * width * channels} | "
           f"{exact} |")
 
 
