@@ -9,6 +9,7 @@ from tfpc import codecs
 from tfpc import data
 from tfpc import losses
 from tfpc import training
+from tfpc import weights
 from tfpc.codecs import context
 from tfpc.losses import dpc as dpc_loss
 
@@ -180,3 +181,19 @@ def test_dpc_rd_trains_the_codec_with_the_trainer(tmp_path, photo):
   assert record["step"] == 2 and record["codec_skipped"] == 0
   assert 0 < record["msssim"] < 1 and record["bpp"] > 0.1
   assert np.abs(codec.quantizer.centers.numpy() - before).max() > 1e-3
+
+
+def test_lpips_joins_ms_ssim_in_the_distortion(tmp_path, monkeypatch,
+                                               tiny_dpc, image):
+  rng = np.random.default_rng(0)
+  np.savez(tmp_path / "alexnet.npz", **{
+      key: 0.1 * rng.standard_normal(shape).astype(np.float32)
+      for key, shape in weights.NETWORKS["alexnet"].shapes.items()})
+  monkeypatch.setenv("TFPC_WEIGHTS_DIR", str(tmp_path))
+  objective = dpc_loss.DeepPerceptualRate(0.5, 2.0, 0.0)  # random AlexNet
+  x = tf.cast(image[None], tf.float32)
+  terms = objective(x, tiny_dpc(x))
+  assert float(terms["lpips"]) > 0
+  assert float(terms["loss"]) == pytest.approx(
+      0.5 * (float(terms["lpips"]) + 1 - float(terms["msssim"])) +
+      2.0 * float(terms["bpp"]), rel=1e-6)
