@@ -1,10 +1,15 @@
 """Issue 16: DPC (Mentzer 2018 bottleneck): importance map, center quantizer,
 3D masked context model, real range coding, the clipped-rate objective."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import REPO
 from tfpc import codecs
 from tfpc import data
 from tfpc import losses
@@ -131,6 +136,48 @@ def test_round_trip_is_bit_exact_and_size_matches_the_estimate(
   estimate = float(tiny_dpc.symbol_bits(symbols)[0])
   # Each constriction string ends in a 32-bit word.
   assert -0.01 * estimate < real_bits - estimate < 0.02 * estimate + 2 * 32
+
+
+# Decodes strings saved by the test with a codec restored from its checkpoint;
+# argv: checkpoint, strings.npy, latent shape h, w. Saves the latents.
+_DECODE_CHILD = r"""
+import sys
+import numpy as np
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(1)
+from tfpc import codecs
+codec = codecs.build_codec({"architecture": "dpc", "num_filters": 8,
+                            "num_blocks": 1, "latent_channels": 4,
+                            "context_filters": 6})
+tf.train.Checkpoint(codec=codec).read(sys.argv[1]).expect_partial()
+codec.prepare_for_coding()
+strings = np.load(sys.argv[2], allow_pickle=True)  # written by the test
+latents = codec.latent_codec.decode(tf.constant(strings),
+                                    tf.constant([int(sys.argv[3])] * 2))
+np.save(sys.argv[2] + ".out.npy", latents.numpy())
+"""
+
+
+def test_another_process_with_other_threads_and_onednn_decodes_the_same(
+    tiny_dpc, photo, tmp_path):
+  pixels = np.ascontiguousarray(photo[100:228, 100:228])
+  strings, _ = tiny_dpc.compress(pixels)
+  np.save(tmp_path / "strings.npy", strings.numpy())
+  checkpoint = tf.train.Checkpoint(codec=tiny_dpc).write(
+      str(tmp_path / "ckpt"))
+  onednn = "0" if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1" else "1"
+  result = subprocess.run(
+      [sys.executable, "-c", _DECODE_CHILD, checkpoint,
+       str(tmp_path / "strings.npy"), "16"], capture_output=True, text=True,
+      timeout=300, check=False, env={
+          **os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn,
+          "PYTHONPATH": os.pathsep.join([REPO, os.environ.get("PYTHONPATH",
+                                                              "")])})
+  assert result.returncode == 0, result.stderr[-2000:]
+  symbols = tiny_dpc.latent_symbols(tf.cast(pixels[None], tf.float32))
+  np.testing.assert_array_equal(
+      np.load(tmp_path / "strings.npy.out.npy"),
+      tiny_dpc.latent_codec.dequantize(symbols))
 
 
 def test_training_rate_masks_symbols_the_importance_map_drops(tiny_dpc,
