@@ -138,6 +138,29 @@ def test_round_trip_is_bit_exact_and_size_matches_the_estimate(
   assert -0.01 * estimate < real_bits - estimate < 0.02 * estimate + 2 * 32
 
 
+def test_masked_symbols_decode_to_the_float32_nearest_center():
+  # -0.40001 and 0.4 tie on the 2^-12 grid; in float32, 0.4 is nearer 0.
+  quantizer = context.CenterQuantizer()
+  quantizer.centers.assign([-2.0, -1.0, -0.40001, 0.4, 1.0, 2.0])
+  model = context.ContextModel(4, filters=5)
+  rng = np.random.default_rng(1)
+  depths = rng.integers(0, 5, (6, 7))
+  masked = int(quantizer.indexes(tf.zeros(())))
+  indexes = np.where(np.arange(4) < depths[..., None],
+                     rng.integers(0, 6, (6, 7, 4)), masked).astype(np.int32)
+  model(tf.zeros((1, 6, 7, 4)))
+  layers, depth_logits = model.exact_weights()
+  logits = context.exact_logits(
+      tf.gather(quantizer.centers, indexes)[None], layers)[0]
+  strings = context.encode_volume(indexes, depths, logits.numpy(),
+                                  depth_logits.numpy())
+  decoded = context.decode_volume(
+      *strings, (6, 7, 4), quantizer.centers.numpy(),
+      [(k.numpy(), b.numpy()) for k, b in layers], depth_logits.numpy())
+  assert masked == 3
+  np.testing.assert_array_equal(decoded, indexes)
+
+
 # Decodes strings saved by the test with a codec restored from its checkpoint;
 # argv: checkpoint, strings.npy, latent shape h, w. Saves the latents.
 _DECODE_CHILD = r"""

@@ -232,9 +232,10 @@ def decode_volume(depth_string, symbol_string, shape, centers, layers,
   depths = _decoder(depth_string).decode(
       _depth_model(depth_logits), height * width).reshape(height, width)
   coded = _coded(depths, channels)
-  centers = _grid(centers)
+  # The float32 centers pick the masked symbol, as `CenterQuantizer.indexes`.
   indexes = np.full((channels, height, width), np.argmin(abs(centers)),
                     np.int32)
+  centers = _grid(centers)
   # Zero-padded activations of the input and of every layer but the last.
   caches = [np.zeros((channels + 2, height + 2, width + 2, kernel.shape[-2]))
             for kernel, _ in layers]
@@ -337,7 +338,7 @@ class ImportanceContext(latent.LatentCodec):
   def encode(self, symbols):
     _, depth_logits = self.context_model.exact_weights()
     strings = tf.numpy_function(
-        lambda *args: encode_volume(*args), [
+        encode_volume, [
             symbols["latents"][0], symbols["importance"][0, ..., 0],
             self._logits(symbols)[0], depth_logits],
         [tf.string, tf.string], stateful=False)
@@ -347,11 +348,12 @@ class ImportanceContext(latent.LatentCodec):
     layers, depth_logits = self.context_model.exact_weights()
     flat = [t for layer in layers for t in layer]
 
-    def run(symbol_bytes, depth_bytes, volume_shape, centers, depths,
+    def run(symbol_bytes, depth_bytes, volume_shape, centers, depth_logits,
             *weights):
       return decode_volume(depth_bytes.tobytes(), symbol_bytes.tobytes(),
                            volume_shape, centers,
-                           list(zip(weights[::2], weights[1::2])), depths)
+                           list(zip(weights[::2], weights[1::2])),
+                           depth_logits)
 
     # As uint8 arrays: numpy would strip trailing zero bytes off strings.
     indexes = tf.numpy_function(
