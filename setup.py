@@ -35,6 +35,7 @@ setuptools.setup(
         "matplotlib",
         "bjontegaard==1.3.*",
         "ml-collections>=1.0",
+        "constriction>=0.4",
     ],
     extras_require={
         "test": ["pytest", "hypothesis"],
