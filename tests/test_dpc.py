@@ -1,6 +1,7 @@
 """Issue 16: DPC (Mentzer 2018 bottleneck): importance map, center quantizer,
 3D masked context model, real range coding, the clipped-rate objective."""
 
+import json
 import os
 import subprocess
 import sys
@@ -269,3 +270,23 @@ def test_lpips_joins_ms_ssim_in_the_distortion(tmp_path, monkeypatch,
   assert float(terms["loss"]) == pytest.approx(
       0.5 * (float(terms["lpips"]) + 1 - float(terms["msssim"])) +
       2.0 * float(terms["bpp"]), rel=1e-6)
+
+
+def test_exported_dpc_codes_through_the_cli(tiny_dpc, image, tmp_path):
+  from conftest import run_cli  # pylint: disable=g-import-not-at-top
+  from tfpc import export, image as image_lib  # pylint: disable=g-import-not-at-top
+  path = export.export_codec(tiny_dpc, str(tmp_path), "tiny-dpc")
+  assert "constriction" in json.load(open(os.path.join(
+      path, "assets.extra", "tfpc.json")))["requires"]
+  image_lib.write_image(str(tmp_path / "in.png"), image)
+  env = {**os.environ, "TFPC_MODEL_DIR": str(tmp_path)}
+  assert run_cli("tfpc_compress", f"--input={tmp_path}/in.png",
+                 f"--output={tmp_path}/in.tfpc", "--model=tiny-dpc",
+                 env=env).returncode == 0
+  result = run_cli("tfpc_decompress", f"--input={tmp_path}/in.tfpc",
+                   f"--output={tmp_path}/out.png", env=env)
+  assert result.returncode == 0, result.stderr
+  strings, shape = tiny_dpc.compress(image)
+  np.testing.assert_array_equal(
+      image_lib.read_image(str(tmp_path / "out.png")).pixels,
+      tiny_dpc.decompress(strings, shape).numpy())

@@ -85,6 +85,13 @@ class CodecModel:
           f"{path}: weights do not match the model id in its metadata")
     self.num_strings = self.metadata["num_strings"]
     self._signatures = self._module.signatures
+    if self.metadata.get("host_coder"):
+      # Its entropy coding runs in Python (tf.numpy_function), which a
+      # SavedModel does not keep: code with the rebuilt Keras codec.
+      from tfpc.export import codec_form  # pylint: disable=g-import-not-at-top
+      self._module = load_keras(path)
+      self._module.prepare_for_coding()
+      self._signatures = codec_form.signatures(self._module, self.model_id)
     if (not {"compress", "decompress"} <= set(self._signatures) or
         not hasattr(self._module, "decompress")):
       raise errors.ModelError(

@@ -71,8 +71,12 @@ def export_codec(codec, base_dir, name, version=None, overwrite=False,
   codec.prepare_for_coding()
   # Keras records the input spec on the first __call__; saving needs it.
   codec(tf.zeros((1, codec.stride, codec.stride, 3)))
-  info = layout.describe(codec, "codec", name,
-                         {"requires": REQUIREMENT, **(metadata or {})})
+  extra = {"requires": REQUIREMENT}
+  host_coder = getattr(codec.latent_codec, "host_coder", None)
+  if host_coder:  # coding runs in Python: the SavedModel cannot hold it
+    extra.update(host_coder=host_coder,
+                 requires=f"{REQUIREMENT}; the tfpc package and {host_coder}")
+  info = layout.describe(codec, "codec", name, {**extra, **(metadata or {})})
   functions = signatures(codec, bytes.fromhex(info["model_id"]))
 
   def save(path):

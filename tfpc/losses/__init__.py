@@ -10,6 +10,9 @@ lists it in `auxiliary`: name -> (loss key, Keras model).
 own with `@register_objective`.
 """
 
+import importlib
+import pkgutil
+
 from tfpc.losses.perceptual import PerceptualRateDistortion
 from tfpc.losses.perceptual import vgg19_feature_distance
 from tfpc.losses.proxiqa import (ProxIQA, ProxyIQANet, load_proxy,
@@ -29,4 +32,7 @@ def register_objective(name):
 
 register_objective("rd")(lambda codec, lmbda: RateDistortion(lmbda))
 
-from tfpc.losses import eic  # noqa: E402,F401  registers eic_base, eic_perceptual
+# Every module of the package is imported, so a system's objectives register
+# themselves (eic, dpc, ...): a new one is one module, no other file changes.
+for _module in pkgutil.iter_modules(__path__):
+  importlib.import_module(f"{__name__}.{_module.name}")
