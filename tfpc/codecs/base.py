@@ -11,11 +11,13 @@ runs the two main transforms through `self.inference` (weights computed once,
 see `inference.freeze`); training runs the Keras layers.
 """
 
+import functools
 import types
 
 import tensorflow as tf
 
 from tfpc.codecs import inference
+from tfpc.codecs import tiling
 
 CODECS = {}
 
@@ -55,10 +57,17 @@ class LearnedCodec(tf.keras.Model):
     transform_stride: downsampling of the analysis transform.
     stride: coded images are padded to a multiple of it.
     latent_codec: the `LatentCodec`; its parts are attributes of the codec.
+    coding_halo: for transforms with a bounded receptive field, its radius
+      (or more) in latent positions, in both transforms: the coding path then
+      runs them in tiles with this halo (`tiling.tiled`); None: whole images.
+    coding_memory: bytes a tile's activations may take, roughly; sets the
+      tile size.
   """
 
   architecture = None
   transform_stride = 16
+  coding_halo = None
+  coding_memory = 1 << 30
 
   def __init__(self, analysis_transform, synthesis_transform, latent_codec,
                **config):
@@ -75,7 +84,9 @@ class LearnedCodec(tf.keras.Model):
     latent_codec.bind(self.coding_models)
     self.latent_codec = latent_codec
     self.stride = self.transform_stride * latent_codec.downsampling
-    self.build((None, None, None, 3))
+    # Built by a call, not `build(shape)`: with TF first imported inside an
+    # absl main, building tfc layers in a traced graph fails.
+    self(tf.zeros((1, self.stride, self.stride, 3)))
 
   @property
   def symbol_names(self):
@@ -120,14 +131,32 @@ class LearnedCodec(tf.keras.Model):
     self.coding_models.update(self.entropy_models(compression=True))
     # Plain functions (Keras does not track them): SavedModels hold the
     # constants their traces capture.
-    self.inference = types.SimpleNamespace(
-        analysis_transform=inference.freeze(self.analysis_transform),
-        synthesis_transform=inference.freeze(self.synthesis_transform))
+    analysis = inference.freeze(self.analysis_transform)
+    synthesis = inference.freeze(self.synthesis_transform)
+    if self.coding_halo is not None:
+      stride, halo = self.transform_stride, self.coding_halo
+      channels = self.analysis_transform(tf.zeros((1, stride, stride, 3)))
+      latent_tile = max(self.tile_side() // stride, 1)
+      analysis = functools.partial(
+          tiling.tiled, analysis, tile=latent_tile * stride,
+          halo=halo * stride, channels=channels.shape[-1], down=stride)
+      synthesis = functools.partial(
+          tiling.tiled, synthesis, tile=latent_tile, halo=halo, channels=3,
+          up=stride)
+    self.inference = types.SimpleNamespace(analysis_transform=analysis,
+                                           synthesis_transform=synthesis)
     # New functions: traces of earlier ones captured the replaced tables.
     self.compress = tf.function(self._compress, input_signature=[
         tf.TensorSpec((None, None, 3), tf.uint8)])
     self.decompress = tf.function(self._decompress, input_signature=[
         tf.TensorSpec((None,), tf.string), tf.TensorSpec((2,), tf.int32)])
+
+  def tile_side(self):
+    """Pixels per tile side: the largest multiple of the stride whose
+    activations (about 16 bytes per pixel and filter) fit `coding_memory`."""
+    filters = self._config.get("num_filters", 192)
+    side = int((self.coding_memory / (16 * filters)) ** 0.5)
+    return max(side // self.stride, 1) * self.stride
 
   # The coding path split at the range coder (after `prepare_for_coding`).
   # All but `encode_symbols` and `decode_latents` are stock TF: what the

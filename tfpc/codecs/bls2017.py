@@ -9,6 +9,8 @@ from tfpc.codecs import transforms
 class BLS2017(base.LearnedCodec):
   """GDN analysis/synthesis (4+4 layers) and a non-parametric factorized prior."""
 
+  coding_halo = transforms.RECEPTIVE_HALO
+
   def __init__(self, num_filters=192):
     super().__init__(transforms.analysis_transform(num_filters),
                      transforms.synthesis_transform(num_filters),

@@ -9,6 +9,8 @@ from tfpc.codecs import transforms
 class BMSHJ2018(base.LearnedCodec):
   """The BLS transforms plus a hyperprior that predicts each latent's scale."""
 
+  coding_halo = transforms.RECEPTIVE_HALO
+
   def __init__(self, num_filters=192, num_scales=64, scale_min=0.11,
                scale_max=256.0):
     super().__init__(

@@ -10,6 +10,8 @@ class MBT2018Mean(base.LearnedCodec):
   """GDN transforms with N filters and M latent channels; a hyperprior (N
   channels) predicts each latent's mean and scale."""
 
+  coding_halo = transforms.RECEPTIVE_HALO
+
   def __init__(self, num_filters=192, latent_channels=128, num_scales=64,
                scale_min=0.11, scale_max=256.0):
     hyper_filters = (num_filters, num_filters * 3 // 2, 2 * latent_channels)

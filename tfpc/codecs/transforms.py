@@ -43,6 +43,13 @@ def _deconv(filters, kernel, index, up, activation, **kwargs):
       activation=activation, **kwargs)
 
 
+# Receptive-field radius of the 4-layer transforms below, with a margin, in
+# latent positions: 5x5 stride-2 layers reach 2 * (1 + 2 + 4 + 8) = 30 pixels
+# in analysis and under 2 latents in synthesis; 4 also leaves room for a
+# post-filter of up to 32 pixels (EIC's GRDN reaches about 14).
+RECEPTIVE_HALO = 4
+
+
 def analysis_transform(num_filters, latent_channels=None, num_layers=4):
   """Image in [0, 255] to latents (`latent_channels`, default `num_filters`):
   strided 5x5 convolutions with GDN between."""

@@ -1,0 +1,120 @@
+"""Peak memory and time of coding large photos: tiled vs whole transforms.
+
+Each case runs in its own process (peak RSS is per process): a Kodak photo
+resized to the size, encoded or decoded with the shipped default model's
+weights; `whole` sets no tiling (as before tiling existed). A last run checks
+that tiled and whole coding give the same strings and pixels.
+
+  .venv/bin/python benchmarks/tiled_coding.py [--sizes=1500x1000,3000x2000,6000x4000]
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+from PIL import Image
+
+flags.DEFINE_string("sizes", "1500x1000,3000x2000,6000x4000", "WxH,...")
+flags.DEFINE_string("whole_sizes", "1500x1000,3000x2000",
+                    "Sizes also run without tiles (memory grows fast).")
+flags.DEFINE_string("image", "../shared/data/kodak/kodim23.png", "Photo.")
+flags.DEFINE_string("model", None, "Model (default: the shipped default).")
+flags.DEFINE_string("case", None, "mode,op,size (internal).")
+flags.DEFINE_string("output", "docs/figures/tiled_coding.json", "Results.")
+FLAGS = flags.FLAGS
+
+
+def photo(size):
+  width, height = (int(v) for v in size.split("x"))
+  return np.asarray(Image.open(FLAGS.image).convert("RGB").resize(
+      (width, height), Image.BICUBIC))
+
+
+def codec(mode):
+  from tfpc import zoo  # pylint: disable=g-import-not-at-top
+  model = zoo.load_keras(FLAGS.model)
+  if mode == "whole":
+    model.coding_halo = None
+  model.prepare_for_coding()
+  return model
+
+
+def run_case(mode, op, size):
+  """Peak RSS (bytes) and seconds of one encode or decode, this process."""
+  model = codec(mode)
+  if op == "encode":
+    image = photo(size)
+    start = time.perf_counter()
+    model.compress(image)
+  else:  # the strings the parent encoded: this process never encodes
+    coded = np.load(_strings_path(size))
+    strings = [coded[f"string_{i}"].tobytes()
+               for i in range(len(coded.files) - 1)]
+    start = time.perf_counter()
+    model.decompress(strings, coded["shape"])
+  seconds = time.perf_counter() - start
+  return {"peak_rss_gb": resource.getrusage(
+      resource.RUSAGE_SELF).ru_maxrss / 2**20, "seconds": seconds}
+
+
+def _strings_path(size):
+  return f"/tmp/tfpc_tiled_coding_{size}.npz"
+
+
+def measure_peak(mode, op, size):
+  result = subprocess.run(
+      [sys.executable, os.path.abspath(__file__), f"--case={mode},{op},{size}",
+       f"--image={FLAGS.image}"] + ([f"--model={FLAGS.model}"]
+                                    if FLAGS.model else []),
+      capture_output=True, text=True, check=False)
+  lines = [l for l in result.stdout.splitlines() if l.startswith("{")]
+  if not lines:
+    return {"error": result.stderr.strip().splitlines()[-1:]}
+  return json.loads(lines[-1])
+
+
+def main(argv):
+  del argv
+  if FLAGS.case:
+    mode, op, size = FLAGS.case.split(",")
+    print(json.dumps(run_case(mode, op, size)))
+    return
+  results = []
+  for size in FLAGS.sizes.split(","):
+    strings, shape = codec("tiled").compress(photo(size))
+    np.savez(_strings_path(size), shape=shape.numpy(), **{
+        f"string_{i}": np.frombuffer(s, np.uint8)
+        for i, s in enumerate(strings.numpy())})
+    modes = ["tiled"] + (["whole"] if size in FLAGS.whole_sizes else [])
+    for mode in modes:
+      for op in ("encode", "decode"):
+        row = {"size": size, "mode": mode, "op": op,
+               **measure_peak(mode, op, size)}
+        print(row, flush=True)
+        results.append(row)
+  size = FLAGS.sizes.split(",")[0]
+  image = photo(size)
+  tiled = codec("tiled")
+  whole = codec("whole")
+  tiled_strings, shape = tiled.compress(image)
+  whole_strings, _ = whole.compress(image)
+  pixels = [m.decompress(whole_strings, shape).numpy().astype(int)
+            for m in (tiled, whole)]
+  check = {"size": size, "tile_side": tiled.tile_side(),
+           "same_strings": bool(np.array_equal(tiled_strings.numpy(),
+                                               whole_strings.numpy())),
+           "max_pixel_difference": int(np.abs(pixels[0] - pixels[1]).max())}
+  print(check)
+  os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
+  with open(FLAGS.output, "w") as f:
+    json.dump({"cases": results, "check": check}, f, indent=1)
+
+
+if __name__ == "__main__":
+  app.run(main)
