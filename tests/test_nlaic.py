@@ -4,12 +4,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from test_perceptual import random_backbones  # noqa: F401  pylint: disable=unused-import
 from tfpc import bitstream
 from tfpc import codecs
 from tfpc import coding
+from tfpc import data
 from tfpc import export
+from tfpc import losses
+from tfpc import training
 from tfpc import zoo
 from tfpc.codecs import nlaic
+from tfpc.losses import nlaic as nlaic_losses
+from tfpc.metrics import perceptual
 
 TOY = {"architecture": "nlaic-lite", "num_filters": 8, "latent_channels": 6,
        "hyper_filters": 8, "num_blocks": 1, "attention_chunk": 64,
@@ -81,3 +87,64 @@ def test_both_export_forms(toy_codec, photo, tmp_path):
   serving = tf.saved_model.load(zoo.resolve("toy-nlaic-serving", root))
   out = serving.signatures["reconstruct"](images=pixels[None])
   np.testing.assert_array_equal(out["reconstruction"][0].numpy(), decoded)
+
+
+def test_stage_one_objective_weighs_mse_on_unit_range_and_dists(
+    random_backbones, photo):  # noqa: F811
+  x = tf.constant(photo[None, 100:164, 150:214], tf.float32)
+  outputs = {"x_hat": x + 10.0, "bpp": tf.constant(0.5)}
+  assert set(losses.OBJECTIVES) >= {"nlaic_rd", "nlaic_gan"}
+  mse_only = losses.OBJECTIVES["nlaic_rd"](None, lmbda=2.0, distance="none")
+  # MSE on [0, 1]: 100 / 255^2.
+  assert float(mse_only(x, outputs)["loss"]) == pytest.approx(
+      2.0 * 100 * 100 / 255.0**2 + 0.5, rel=1e-5)
+  full = losses.OBJECTIVES["nlaic_rd"](None, lmbda=2.0,
+                                       weights_dir=random_backbones)
+  dists = float(perceptual.build("dists", random_backbones)(
+      (x, tf.minimum(outputs["x_hat"], 255.0)))[0])
+  terms = full(x, outputs)
+  assert float(terms["dists"]) == pytest.approx(dists, rel=1e-5) and dists > 0
+  assert float(terms["loss"]) == pytest.approx(
+      2.0 * (100 * 100 / 255.0**2 + dists) + 0.5, rel=1e-5)
+
+
+def test_discriminator_is_conditioned_on_the_latents():
+  discriminator = nlaic_losses.ConditionalDiscriminator(6, filters=4)
+  x = tf.random.uniform((1, 64, 64, 3), 0, 255, seed=4)
+  y_hat = tf.round(tf.random.normal((1, 4, 4, 6), stddev=3, seed=5))
+  logits = discriminator((x, y_hat))
+  assert logits.shape == (1, 8, 8, 1)
+  other = discriminator((x, y_hat + 1.0))
+  assert np.abs(logits - other).max() > 1e-4
+
+
+def test_stage_three_keeps_the_coding_part_bit_identical(toy_codec, photo,
+                                                         tmp_path):
+  """Last in the file: it fine-tunes the shared codec's decoder."""
+  codec = toy_codec
+  pixels = np.ascontiguousarray(photo[200:264, 200:264])
+  before = [s for s in codec.compress(pixels)[0].numpy()]
+  decoder = {v.ref() for v in codec.synthesis_transform.variables}
+  coding_part = [v for v in codec.variables if v.ref() not in decoder]
+  frozen = [v.numpy() for v in coding_part]
+  synthesis = [v.numpy() for v in codec.synthesis_transform.variables]
+  objective = losses.OBJECTIVES["nlaic_gan"](codec, distance="none",
+                                             discriminator_filters=4)
+  discriminator = objective.auxiliary["discriminator"][1]
+  critic = [v.numpy() for v in discriminator.variables]
+  trainer = training.Trainer(codec, objective, str(tmp_path), networks={
+      "codec": training.Network("loss", codec, ("synthesis_transform",)),
+      "discriminator": training.Network("discriminator_loss", discriminator)},
+                             total_steps=2, log_every=1)
+  record = trainer.run(data.patch_dataset([photo], batch_size=1,
+                                          patch_size=64, crop_size=128,
+                                          seed=0))
+  assert record["step"] == 2 and np.isfinite(record["discriminator_loss"])
+  assert len(coding_part) > 10
+  assert all(np.array_equal(v.numpy(), b) for v, b in zip(coding_part,
+                                                          frozen))
+  for old, new in ((synthesis, codec.synthesis_transform.variables),
+                   (critic, discriminator.variables)):
+    assert any(not np.array_equal(a, b.numpy()) for a, b in zip(old, new))
+  codec.prepare_for_coding()
+  assert [s for s in codec.compress(pixels)[0].numpy()] == before
