@@ -6,9 +6,11 @@ import tensorflow as tf
 
 from test_perceptual import random_backbones  # noqa: F401  pylint: disable=unused-import
 from tfpc import bitstream
+from tfpc import blocks
 from tfpc import codecs
 from tfpc import coding
 from tfpc import data
+from tfpc import errors
 from tfpc import export
 from tfpc import losses
 from tfpc import training
@@ -28,6 +30,20 @@ def toy_codec():
   codec = codecs.build_codec(TOY)
   codec.prepare_for_coding()
   return codec
+
+
+@pytest.fixture(scope="module")
+def toy_root(toy_codec, tmp_path_factory):
+  """Both export forms of the toy codec."""
+  root = str(tmp_path_factory.mktemp("models"))
+  export.export_codec(toy_codec, root, "toy-nlaic")
+  export.export_serving(toy_codec, root, "toy-nlaic" + export.SERVING_SUFFIX)
+  return root
+
+
+@pytest.fixture(scope="module")
+def toy_model(toy_root):
+  return zoo.load("toy-nlaic", toy_root)
 
 
 def test_shapes_and_config(toy_codec):
@@ -75,16 +91,13 @@ def test_round_trip_and_rate_estimate(toy_codec, photo):
   assert real == pytest.approx(estimated, rel=0.08)
 
 
-def test_both_export_forms(toy_codec, photo, tmp_path):
-  root = str(tmp_path)
-  export.export_codec(toy_codec, root, "toy-nlaic")
-  export.export_serving(toy_codec, root, "toy-nlaic" + export.SERVING_SUFFIX)
-  model = zoo.load("toy-nlaic", root)
+def test_both_export_forms(toy_root, toy_model, photo):
+  model = toy_model
   pixels = np.ascontiguousarray(photo[:72, :100])
   data = coding.encode(model, pixels)
   assert len(bitstream.unpack(data).strings) == 2
   decoded = coding.decode(data, model).pixels
-  serving = tf.saved_model.load(zoo.resolve("toy-nlaic-serving", root))
+  serving = tf.saved_model.load(zoo.resolve("toy-nlaic-serving", toy_root))
   out = serving.signatures["reconstruct"](images=pixels[None])
   np.testing.assert_array_equal(out["reconstruction"][0].numpy(), decoded)
 
@@ -116,6 +129,79 @@ def test_discriminator_is_conditioned_on_the_latents():
   assert logits.shape == (1, 8, 8, 1)
   other = discriminator((x, y_hat + 1.0))
   assert np.abs(logits - other).max() > 1e-4
+
+
+def test_blocks_decode_as_each_block_alone(toy_model, photo):
+  pixels = np.ascontiguousarray(photo[150:246, 100:260])  # 96x160
+  data = coding.encode(toy_model, pixels, block_shape=(64, 64))
+  container = bitstream.unpack(data, toy_model.model_id)
+  assert data[4] == bitstream.BLOCKS_VERSION
+  assert container.block_shape == (64, 64) and len(container.strings) == 6
+  decoded = coding.decode(data, toy_model).pixels
+  grid = blocks.block_grid(96, 160, (64, 64))
+  assert grid[-1] == (64, 128, 96, 160)
+  for (top, left, bottom, right), strings in zip(grid, container.strings):
+    alone = toy_model.encode(np.ascontiguousarray(pixels[top:bottom,
+                                                         left:right]))
+    assert bitstream.unpack(alone).strings == strings
+    np.testing.assert_array_equal(decoded[top:bottom, left:right],
+                                  toy_model.decode(alone))
+  single = coding.encode(toy_model, pixels)  # version 1, as before blocks
+  assert single[4] == bitstream.FORMAT_VERSION == 1
+  assert bitstream.unpack(single).block_shape is None
+  assert coding.decode(single, toy_model).pixels.shape == (96, 160, 3)
+
+
+def test_block_container_checks():
+  data = bitstream.pack_blocks(b"12345678", 3, 5, (2, 4),
+                               [[b"a", b"bc"], [b"d", b""], [b"e", b"f"],
+                                [b"g", b"h"]], grayscale=True)
+  container = bitstream.unpack(data, b"12345678")
+  assert container.strings[1] == [b"d", b""] and container.grayscale
+  with pytest.raises(ValueError, match="do not tile"):
+    bitstream.pack_blocks(b"12345678", 3, 5, (2, 4), [[b"a"]])
+  with pytest.raises(errors.CorruptedFileError, match="checksum"):
+    bitstream.unpack(data[:-1] + b"x")
+  with pytest.raises(errors.TruncatedFileError):
+    bitstream.unpack(data[:30])
+
+
+def test_seam_weights_and_partial_post_processing():
+  weights = blocks.seam_weights(8, sigma=2.0)
+  expected = np.exp(-(np.arange(8) + 0.5 - 4)**2 / 8.0)
+  np.testing.assert_allclose(weights, expected, rtol=1e-6)
+  np.testing.assert_array_equal(weights, weights[::-1])
+  post_filter = blocks.PostFilter(filters=4, layers=2)
+  x = tf.random.uniform((1, 32, 48, 3), 0, 200, seed=6)
+  np.testing.assert_allclose(  # zero-initialised: identity
+      blocks.post_process(x, (16, 24), post_filter, 8, 2.0), x, atol=1e-4)
+  post_filter.stack.layers[-1].bias.assign([10 / 255] * 3)  # adds 10
+  difference = (blocks.post_process(x, (16, 24), post_filter, 8, 2.0) -
+                x).numpy()[0, :, :, 0]
+  profile = np.zeros(48)
+  profile[20:28] = 10 * weights
+  rows = np.zeros(32)
+  rows[12:20] = 10 * weights
+  np.testing.assert_allclose(difference, rows[:, None] + profile[None],
+                             atol=1e-3)
+
+
+def test_post_filter_objective_trains_only_the_filter(toy_codec, photo):
+  objective = losses.OBJECTIVES["nlaic_post"](toy_codec, width=16, filters=4,
+                                              layers=2)
+  post_filter = objective.auxiliary["post_filter"][1]
+  post_filter.stack.layers[-1].bias.assign([1 / 255] * 3)
+  x = tf.constant(photo[None, :128, 128:256], tf.float32)
+  with tf.GradientTape() as tape:
+    terms = objective(x, None)
+  assert 0 < float(terms["msssim_spliced"]) < 1
+  assert float(terms["post_loss"]) == pytest.approx(
+      1 - float(terms["msssim_processed"]))
+  grads = tape.gradient(terms["post_loss"], post_filter.trainable_variables +
+                        toy_codec.trainable_variables)
+  count = len(post_filter.trainable_variables)
+  assert all(g is not None for g in grads[:count])
+  assert all(g is None for g in grads[count:])
 
 
 def test_stage_three_keeps_the_coding_part_bit_identical(toy_codec, photo,

@@ -23,6 +23,13 @@ The GAN objective runs the codec in inference mode on each batch: the
 decoder learns on the rounded latents it will decode, not the noisy ones of
 training mode (the Trainer's own forward pass is not used).
 
+The partial post-processing network (`tfpc.blocks.PostFilter`) trains with
+`nlaic_post` as the paper's section 3.1: each patch is cut into 2x2 blocks
+coded independently (inference mode, codec frozen), spliced back, partially
+post-processed, and the filter minimizes 1 - MS-SSIM (networks
+{"post_filter": {"loss": "post_loss"}}; 256x256 patches give the paper's
+128x128 blocks).
+
 Without DISTS weights (the VGG16 backbone is not shipped), `distance="none"`
 drops the DISTS terms.
 """
@@ -31,8 +38,10 @@ import math
 
 import tensorflow as tf
 
+from tfpc import blocks
 from tfpc.losses import register_objective
 from tfpc.losses import rd
+from tfpc.metrics import fullref
 from tfpc.metrics import perceptual
 
 
@@ -134,6 +143,36 @@ class NLAICAdversarial:
             "adversarial_loss": adversarial, self.distance: distance, **terms}
 
 
+class PartialPostProcessing:
+  """`post_loss` = 1 - MS-SSIM of 2x2 independently coded blocks, spliced and
+  partially post-processed by `post_filter` (seam strips of `width`)."""
+
+  def __init__(self, codec, post_filter, width=blocks.DEFAULT_WIDTH,
+               sigma=None):
+    self.codec = codec
+    self.post_filter = post_filter
+    self.width, self.sigma = width, sigma
+    self.auxiliary = {"post_filter": ("post_loss", post_filter)}
+
+  def __call__(self, x, outputs):
+    del outputs  # the blocks are coded here
+    height, width = x.shape[1] // 2, x.shape[2] // 2
+    rows = tf.split(x, 2, axis=1)
+    quadrants = tf.concat([q for row in rows for q in tf.split(row, 2, 2)], 0)
+    decoded = tf.stop_gradient(tf.round(tf.clip_by_value(
+        self.codec(quadrants, training=False)["x_hat"], 0.0, 255.0)))
+    top_left, top_right, bottom_left, bottom_right = tf.split(decoded, 4)
+    spliced = tf.concat([tf.concat([top_left, top_right], 2),
+                         tf.concat([bottom_left, bottom_right], 2)], 1)
+    processed = tf.clip_by_value(blocks.post_process(
+        spliced, (height, width), self.post_filter, self.width, self.sigma),
+                                 0.0, 255.0)
+    before = tf.reduce_mean(fullref.msssim(x, spliced))
+    after = tf.reduce_mean(fullref.msssim(x, processed))
+    return {"post_loss": 1.0 - after, "msssim_spliced": before,
+            "msssim_processed": after}
+
+
 @register_objective("nlaic_rd")
 def nlaic_rd(codec, lmbda, w1=100.0, distance="dists", weights_dir=None):
   del codec
@@ -147,3 +186,10 @@ def nlaic_gan(codec, w2=1.0, mse_weight=0.0, distance="dists",
   return NLAICAdversarial(codec, ConditionalDiscriminator(
       latent_channels, discriminator_filters), w2, mse_weight, distance,
                           weights_dir)
+
+
+@register_objective("nlaic_post")
+def nlaic_post(codec, width=blocks.DEFAULT_WIDTH, sigma=None, filters=32,
+               layers=4):
+  return PartialPostProcessing(codec, blocks.PostFilter(filters, layers),
+                               width, sigma)
