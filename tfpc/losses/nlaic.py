@@ -52,10 +52,11 @@ def _distance_model(distance, weights_dir):
 
 
 def _distance(model, x, x_hat):
-  """Mean perceptual distance of a batch (0 without a model)."""
+  """{name: mean perceptual distance of a batch}, {} without a model."""
   if model is None:
-    return tf.constant(0.0)
-  return tf.reduce_mean(model((x, tf.clip_by_value(x_hat, 0.0, 255.0))))
+    return {}
+  x_hat = tf.clip_by_value(x_hat, 0.0, 255.0)
+  return {model.name: tf.reduce_mean(model((x, x_hat)))}
 
 
 class NLAICRateDistortion:
@@ -63,15 +64,14 @@ class NLAICRateDistortion:
 
   def __init__(self, lmbda, w1=100.0, distance="dists", weights_dir=None):
     self.lmbda, self.w1 = lmbda, w1
-    self.distance = distance
     self.model = _distance_model(distance, weights_dir)
 
   def __call__(self, x, outputs):
     terms = rd.rate_distortion_terms(x, outputs)
     distance = _distance(self.model, x, outputs["x_hat"])
-    loss = self.lmbda * (self.w1 * terms["mse"] / 255.0**2 + distance) + \
-        terms["bpp"]
-    return {"loss": loss, **terms, self.distance: distance}
+    loss = self.lmbda * (self.w1 * terms["mse"] / 255.0**2 +
+                         sum(distance.values())) + terms["bpp"]
+    return {"loss": loss, **terms, **distance}
 
 
 class ConditionalDiscriminator(tf.keras.Model):
@@ -122,7 +122,6 @@ class NLAICAdversarial:
     self.codec = codec
     self.discriminator = discriminator
     self.w2, self.mse_weight = w2, mse_weight
-    self.distance = distance
     self.model = _distance_model(distance, weights_dir)
     self.auxiliary = {"discriminator": ("discriminator_loss", discriminator)}
 
@@ -137,10 +136,10 @@ class NLAICAdversarial:
     discriminator_loss = _minus_log2(fake, False) + _minus_log2(real, True)
     adversarial = _minus_log2(self.discriminator((x_hat, y_hat)), True)
     distance = _distance(self.model, x, x_hat)
-    loss = (self.w2 * adversarial + distance +
+    loss = (self.w2 * adversarial + sum(distance.values()) +
             self.mse_weight * terms["mse"] / 255.0**2)
     return {"loss": loss, "discriminator_loss": discriminator_loss,
-            "adversarial_loss": adversarial, self.distance: distance, **terms}
+            "adversarial_loss": adversarial, **distance, **terms}
 
 
 class PartialPostProcessing:
