@@ -1,18 +1,18 @@
 """Peak memory and time of 4K coding with NLAIC-lite: whole image vs blocks.
 
 Usage: PYTHONPATH=. .venv/bin/python benchmarks/nlaic_blocks.py
-       --work_dir=/tmp/nlaic_bench [--codec_steps=300] [--post_steps=100]
-       [--block=1024x2048] [--whole_timeout=600]
+       --work_dir=/tmp/nlaic_bench [--codec_steps=1000] [--lmbda=8]
+       [--post_steps=200] [--block=1024x2048] [--whole_timeout=600]
 
 Prepares once (in this process): a small nlaic-lite (`--num_filters`), trained
 for `--codec_steps` on `nlaic_rd` without DISTS (MSE only), and its post
 filter for `--post_steps` on `nlaic_post` (both on train-photos patches,
 Adam 1e-3: a toy budget, to make the seams measurable, not a useful codec);
 the codec form export; a 3840x2160 image (`--size`; Kodak kodim23
-upsampled 5x, bicubic, centre crop). Then each measurement runs in its own process, whose
-peak RSS (VmHWM, polled) and wall time are reported: encode and decode of
-the whole image, encode and decode in blocks, decode in blocks with partial
-post-processing. A run over `--whole_timeout` seconds is stopped and reported
+upsampled 5x, bicubic, centre crop). Then each measurement runs in its own
+process, whose peak RSS (VmHWM, polled) and wall time are reported: encode
+and decode of the whole image, encode and decode in blocks, decode in blocks
+with partial post-processing. A run over `--whole_timeout` seconds is stopped and reported
 with the peak RSS it had reached. Seam PSNR: PSNR of the pixels within 4 of a
 block boundary, against the rest of the image.
 """
@@ -26,15 +26,29 @@ import time
 from tfpc import cli  # quiets TensorFlow
 
 import numpy as np
+import tensorflow as tf
 from absl import app
 from absl import flags
 from PIL import Image
 
+from tfpc import bitstream
+from tfpc import blocks
+from tfpc import codecs
+from tfpc import coding
+from tfpc import data
+from tfpc import export
+from tfpc import image as image_lib
+from tfpc import losses
+from tfpc import training
+from tfpc import zoo
+from tfpc.losses import nlaic  # noqa: F401  pylint: disable=unused-import
+
 flags.DEFINE_string("work_dir", "/tmp/nlaic_bench", "Models, image, files.")
 flags.DEFINE_string("run", None, "Internal: the measurement this child runs.")
 flags.DEFINE_integer("num_filters", 16, "N = M = hyper filters.")
-flags.DEFINE_integer("codec_steps", 300, "Stage-1 steps of the toy codec.")
-flags.DEFINE_integer("post_steps", 100, "Steps of the post filter.")
+flags.DEFINE_integer("codec_steps", 1000, "Stage-1 steps of the toy codec.")
+flags.DEFINE_float("lmbda", 8.0, "Stage-1 lambda (MSE on [0, 1], w1 = 100).")
+flags.DEFINE_integer("post_steps", 200, "Steps of the post filter.")
 flags.DEFINE_string("size", "2160x3840", "Test image height x width.")
 flags.DEFINE_string("block", "1024x2048", "Block height x width.")
 flags.DEFINE_integer("width", 128, "Post-processed strip width w.")
@@ -62,16 +76,13 @@ def _path(*names):
 
 def prepare():
   """Trains the toy codec and post filter, exports, writes the 4K image."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tfpc import codecs, data, export, losses, training  # pylint: disable=g-import-not-at-top
-  from tfpc.losses import nlaic  # noqa: F401  pylint: disable=unused-import,g-import-not-at-top
   n = FLAGS.num_filters
   codec = codecs.build_codec({
       "architecture": "nlaic-lite", "num_filters": n, "latent_channels": n,
       "hyper_filters": n, "num_blocks": 1, "attention_chunk": 256})
   images, _ = data.load_images(data.list_images(FLAGS.train_images), 256)
   for objective, networks, steps, patch in (
-      (losses.OBJECTIVES["nlaic_rd"](codec, lmbda=0.01, distance="none"),
+      (losses.OBJECTIVES["nlaic_rd"](codec, FLAGS.lmbda, distance="none"),
        None, FLAGS.codec_steps, 64),
       (losses.OBJECTIVES["nlaic_post"](codec, width=32, filters=16),
        "post_filter", FLAGS.post_steps, 128)):
@@ -93,7 +104,6 @@ def prepare():
                        round(source.height * scale)), Image.BICUBIC)
   top = (big.height - height) // 2
   big.crop((0, top, width, top + height)).save(_path("4k.png"))
-  del tf
 
 
 def _psnr(a, b, mask):
@@ -112,9 +122,6 @@ def _seam_mask(height, width, block_shape, band=4):
 
 def child(run):
   """One measurement; prints a JSON line."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tfpc import bitstream, blocks, coding, zoo  # pylint: disable=g-import-not-at-top
-  from tfpc import image as image_lib  # pylint: disable=g-import-not-at-top
   model = zoo.load(_path("models", "nlaic-toy"))
   pixels = image_lib.read_image(_path("4k.png")).pixels
   mode, kind = run.split("-", 1)

@@ -21,6 +21,9 @@ from tfpc.codecs import base
 from tfpc.codecs import latent
 from tfpc.codecs import transforms
 
+# The strided (de)convolutions are those of the shared transforms.
+# pylint: disable=protected-access
+
 
 class ResidualBlock(tf.keras.layers.Layer):
   """x + conv3x3(relu(conv3x3(x)))."""
@@ -103,7 +106,7 @@ def analysis_transform(num_filters, latent_channels, num_blocks, chunk):
   """Image in [0, 255] to latents: four stride-2 5x5 convolutions, residual
   blocks after the first and third, NLAMs at 1/4 and on the latents."""
   blocks = lambda: [ResidualBlock(num_filters) for _ in range(num_blocks)]
-  conv = lambda filters, i: transforms._conv(filters, 5, i, 2, None)  # pylint: disable=protected-access
+  conv = lambda filters, i: transforms._conv(filters, 5, i, 2, None)
   return tf.keras.Sequential([
       tf.keras.layers.Rescaling(1 / 255),
       conv(num_filters, 0), *blocks(),
@@ -118,7 +121,7 @@ def analysis_transform(num_filters, latent_channels, num_blocks, chunk):
 def synthesis_transform(num_filters, latent_channels, num_blocks, chunk):
   """Latents to image in [0, 255] (unclipped): the analysis mirrored."""
   blocks = lambda: [ResidualBlock(num_filters) for _ in range(num_blocks)]
-  deconv = lambda filters, i: transforms._deconv(filters, 5, i, 2, None)  # pylint: disable=protected-access
+  deconv = lambda filters, i: transforms._deconv(filters, 5, i, 2, None)
   return tf.keras.Sequential([
       NonLocalAttention(latent_channels, num_blocks, chunk),
       deconv(num_filters, 0), *blocks(),
