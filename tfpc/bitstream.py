@@ -15,6 +15,14 @@ Layout, all integers big-endian:
   27+4K   ...   payload: the K strings, concatenated
 
 Latent shapes are not stored: the model derives them from the image size.
+
+Version 2 holds an image coded as independent blocks (`tfpc.blocks`): after
+the width, 4 bytes block height and 4 bytes block width; then K, the strings
+per block, and the lengths of the B * K strings, block after block in raster
+order (B = ceil(height / block height) * ceil(width / block width)), the
+checksum and the payload. Each block is what a version-1 file of the block's
+pixels would hold. Version 2 is written and read in Python only; exported
+models read version 1.
 `pack_tf` writes files in stock TF ops, so that exported models and the CLI
 write the same bytes through one implementation. Two readers check the same
 rules: `unpack`, in Python, checks everything before any model is loaded and
@@ -33,14 +41,25 @@ from tfpc import errors
 
 MAGIC = b"TFPC"
 FORMAT_VERSION = 1
+BLOCKS_VERSION = 2
 MAX_STRINGS = 16
 DEFAULT_MAX_SIDE = 16384
 PILLOW_MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb guard
 FLAG_GRAYSCALE = 1
 _FIXED = struct.Struct(">4sBB8sIIB")
+_FIXED_BLOCKS = struct.Struct(">4sBB8sIIIIB")
 
 Container = collections.namedtuple(
-    "Container", "model_id height width strings grayscale")
+    "Container", "model_id height width strings grayscale block_shape",
+    defaults=(None,))
+Container.__doc__ = """A parsed file. Version 1: `strings` are the K strings
+of the image, `block_shape` is None. Version 2: `strings` holds one list of K
+strings per block, `block_shape` is (block height, block width)."""
+
+
+def num_blocks(height, width, block_shape):
+  """How many blocks of `block_shape` (height, width) tile an image."""
+  return -(-height // block_shape[0]) * -(-width // block_shape[1])
 
 
 _BYTES = [bytes([i]) for i in range(256)]
@@ -114,6 +133,27 @@ def pack(model_id, height, width, strings, grayscale=False):
   return pack_tf(bytes(model_id), tf.constant([height, width]),
                  tf.constant(list(strings), tf.string),
                  tf.constant(bool(grayscale))).numpy()
+
+
+def pack_blocks(model_id, height, width, block_shape, blocks,
+                grayscale=False):
+  """Serializes a version-2 `.tfpc` file of independently coded blocks.
+
+  `blocks`: per block in raster order, its K strings (K the same for all)."""
+  count = len(blocks[0])
+  if len(blocks) != num_blocks(height, width, block_shape):
+    raise ValueError(f"{len(blocks)} blocks do not tile a {height}x{width} "
+                     f"image in blocks of {block_shape}")
+  if not 1 <= count <= MAX_STRINGS or any(len(b) != count for b in blocks):
+    raise ValueError(f"every block needs the same 1..{MAX_STRINGS} strings")
+  strings = [s for block in blocks for s in block]
+  header = _FIXED_BLOCKS.pack(
+      MAGIC, BLOCKS_VERSION, FLAG_GRAYSCALE if grayscale else 0,
+      bytes(model_id), height, width, *block_shape, count) + struct.pack(
+          f">{len(strings)}I", *map(len, strings))
+  payload = b"".join(strings)
+  checksum = zlib.adler32(payload, zlib.adler32(header))
+  return header + struct.pack(">I", checksum) + payload
 
 
 def unpack_tf(data, model_id, max_side=DEFAULT_MAX_SIDE):
@@ -205,29 +245,34 @@ def unpack(data, expected_model_id=None, max_side=DEFAULT_MAX_SIDE,
   if len(data) < len(MAGIC) + 1:
     raise errors.TruncatedFileError("file cut short inside the header")
   version = data[len(MAGIC)]
-  if version > FORMAT_VERSION:
+  if version > BLOCKS_VERSION:
     raise errors.UnsupportedVersionError(
         f"format version {version} is newer than this reader "
-        f"(version {FORMAT_VERSION}); upgrade tfpc")
+        f"(version {BLOCKS_VERSION}); upgrade tfpc")
   if version == 0:
     raise errors.CorruptedFileError("corrupted header (format version 0)")
-  if len(data) < _FIXED.size:
+  fixed = _FIXED_BLOCKS if version == BLOCKS_VERSION else _FIXED
+  if len(data) < fixed.size:
     raise errors.TruncatedFileError("file cut short inside the header")
-  _, _, flags, model_id, height, width, count = _FIXED.unpack_from(data)
+  _, _, flags, model_id, height, width, *block_shape, count = (
+      fixed.unpack_from(data))
   if flags & ~FLAG_GRAYSCALE:
     raise errors.CorruptedFileError(f"corrupted header (unknown flags {flags})")
-  if not height or not width or not 1 <= count <= MAX_STRINGS:
+  if (not height or not width or not 1 <= count <= MAX_STRINGS or
+      not all(block_shape)):
     raise errors.CorruptedFileError(
-        f"corrupted header ({height}x{width} image, {count} strings)")
+        f"corrupted header ({height}x{width} image, {count} strings, blocks "
+        f"{block_shape})")
   if height > max_side or width > max_side:
     raise errors.ImageTooLargeError(
         f"header claims a {height}x{width} image, over the {max_side} px "
         "limit")
   check_size(height, width, max_pixels)
-  lengths_end = _FIXED.size + 4 * count
+  blocks = num_blocks(height, width, block_shape) if block_shape else 1
+  lengths_end = fixed.size + 4 * count * blocks
   if len(data) < lengths_end + 4:
     raise errors.TruncatedFileError("file cut short inside the header")
-  lengths = struct.unpack_from(f">{count}I", data, _FIXED.size)
+  lengths = struct.unpack_from(f">{count * blocks}I", data, fixed.size)
   (checksum,) = struct.unpack_from(">I", data, lengths_end)
   payload = memoryview(data)[lengths_end + 4:]
   if len(payload) < sum(lengths):
@@ -246,5 +291,10 @@ def unpack(data, expected_model_id=None, max_side=DEFAULT_MAX_SIDE,
   for length in lengths:
     strings.append(bytes(payload[offset:offset + length]))
     offset += length
+  if block_shape:
+    return Container(model_id, height, width,
+                     [strings[i:i + count] for i in range(0, len(strings),
+                                                          count)],
+                     bool(flags & FLAG_GRAYSCALE), tuple(block_shape))
   return Container(model_id, height, width, strings,
                    bool(flags & FLAG_GRAYSCALE))

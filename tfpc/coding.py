@@ -3,6 +3,7 @@
 import collections
 
 from tfpc import bitstream
+from tfpc import blocks
 from tfpc import errors
 from tfpc import image as image_lib
 from tfpc import zoo
@@ -10,20 +11,27 @@ from tfpc import zoo
 Decoded = collections.namedtuple("Decoded", "pixels grayscale model")
 
 
-def encode(model, pixels, max_pixels=None):
+def encode(model, pixels, max_pixels=None, block_shape=None):
   """Compresses uint8 RGB pixels [H, W, 3] to the bytes of a `.tfpc` file.
 
   Images whose three channels are equal are flagged as grayscale. Images over
-  the pixel limit (`bitstream.max_pixels_limit`) are refused."""
+  the pixel limit (`bitstream.max_pixels_limit`) are refused. With
+  `block_shape` (height, width), blocks are coded independently
+  (`tfpc.blocks`)."""
   if pixels.ndim != 3 or pixels.shape[2] != 3 or not all(pixels.shape[:2]):
     raise errors.ImageReadError(f"expected [H, W, 3] pixels, got {pixels.shape}")
   bitstream.check_size(*pixels.shape[:2], max_pixels)
+  if block_shape:
+    return blocks.encode(model, pixels, block_shape)
   return model.encode(pixels)
 
 
 def decode(data, model=None, max_side=bitstream.DEFAULT_MAX_SIDE,
-           max_pixels=None):
-  """Decodes `.tfpc` bytes; without a model, finds the one that wrote them."""
+           max_pixels=None, post_filter=None):
+  """Decodes `.tfpc` bytes; without a model, finds the one that wrote them.
+
+  Files of blocks are decoded block by block, their seams post-processed by
+  `post_filter` (a `blocks.PostFilter`) if given."""
   container = bitstream.unpack(
       data, model.model_id if model is not None else None, max_side,
       max_pixels)
@@ -34,8 +42,11 @@ def decode(data, model=None, max_side=bitstream.DEFAULT_MAX_SIDE,
           f"file was written by model {container.model_id.hex()}, which is "
           f"not in {zoo.MODEL_ROOT}; pass the model that wrote it")
     model = zoo.CodecModel(path)
-  return Decoded(model.decode(data, max_side, max_pixels), container.grayscale,
-                 model)
+  if container.block_shape:
+    pixels = blocks.decode(model, container, post_filter)
+  else:
+    pixels = model.decode(data, max_side, max_pixels)
+  return Decoded(pixels, container.grayscale, model)
 
 
 def compress_file(input_path, output_path, model, max_pixels=None):

@@ -1,0 +1,158 @@
+"""NLAIC-lite: non-local attention transforms on a mean-scale hyperprior.
+
+The codec of Wang, Chen, Ma (CVPR 2021 workshops, "Subjective Quality
+Optimized Efficient Image Compression"): the transforms of NLAIC (Chen et al.,
+TIP 2021) without its autoregressive context model, so that decoding is
+parallel. Each transform alternates 5x5 strided (de)convolutions, residual
+blocks and non-local attention modules (NLAM) at 1/4 and 1/16 of the image
+size, as NLAIC; the latents are coded by the mean-scale hyperprior of
+`latent.Hyperprior(mean=True)` with hyper transforms of 128 filters.
+
+Attention memory: a non-local block over P positions holds a P x P score
+matrix. `attention_chunk` bounds it to attention_chunk x P (queries are
+processed in chunks), and block-based coding (`tfpc.blocks`) bounds P: a
+2048x1024 block has 512 x 256 positions at the 1/4 level, so the scores of
+one chunk of 1024 queries take 512 MiB in float32.
+"""
+
+import tensorflow as tf
+
+from tfpc.codecs import base
+from tfpc.codecs import latent
+from tfpc.codecs import transforms
+
+# The strided (de)convolutions are those of the shared transforms.
+# pylint: disable=protected-access
+
+
+class ResidualBlock(tf.keras.layers.Layer):
+  """x + conv3x3(relu(conv3x3(x)))."""
+
+  def __init__(self, filters, **kwargs):
+    super().__init__(**kwargs)
+    self.first = tf.keras.layers.Conv2D(filters, 3, padding="same",
+                                        activation="relu")
+    self.second = tf.keras.layers.Conv2D(filters, 3, padding="same")
+
+  def call(self, x):
+    return x + self.second(self.first(x))
+
+
+class NonLocalBlock(tf.keras.layers.Layer):
+  """Embedded-Gaussian non-local block (Wang et al. 2018).
+
+  z = x + W(softmax(theta(x) phi(x)^T) g(x)), with 1x1 convolutions theta,
+  phi, g (half the channels) and W, the softmax over all positions. W starts
+  at zero, so the block starts as the identity. At most `chunk` queries are
+  scored at a time.
+  """
+
+  def __init__(self, filters, chunk=1024, **kwargs):
+    super().__init__(**kwargs)
+    inner = max(filters // 2, 1)
+    self.theta, self.phi, self.g = (
+        tf.keras.layers.Conv2D(inner, 1, name=name)
+        for name in ("theta", "phi", "g"))
+    self.output_conv = tf.keras.layers.Conv2D(
+        filters, 1, kernel_initializer="zeros", name="output")
+    self.chunk = chunk
+
+  def _attend(self, queries, keys, values):
+    """softmax(queries keys^T) values for [N, Q, C] queries."""
+    return tf.matmul(tf.nn.softmax(tf.matmul(queries, keys, transpose_b=True)),
+                     values)
+
+  def call(self, x):
+    shape = tf.shape(x)
+    flat = lambda t: tf.reshape(t, [shape[0], -1, t.shape[-1]])
+    queries, keys, values = (flat(f(x)) for f in (self.theta, self.phi,
+                                                  self.g))
+    positions = tf.shape(queries)[1]
+    chunk = tf.minimum(positions, self.chunk)
+    padded = -(-positions // chunk) * chunk
+    chunks = tf.reshape(
+        tf.pad(queries, [[0, 0], [0, padded - positions], [0, 0]]),
+        [shape[0], -1, chunk, queries.shape[-1]])
+    attended = tf.map_fn(lambda q: self._attend(q, keys, values),
+                         tf.transpose(chunks, [1, 0, 2, 3]),
+                         parallel_iterations=1)
+    attended = tf.reshape(tf.transpose(attended, [1, 0, 2, 3]),
+                          [shape[0], padded, values.shape[-1]])[:, :positions]
+    attended = tf.reshape(attended,
+                          tf.concat([shape[:3], [values.shape[-1]]], 0))
+    return x + self.output_conv(attended)
+
+
+class NonLocalAttention(tf.keras.layers.Layer):
+  """NLAIC's NLAM: trunk(x) * sigmoid(mask(x)) + x.
+
+  The trunk is residual blocks; the mask a non-local block, residual blocks
+  and a 1x1 convolution.
+  """
+
+  def __init__(self, filters, num_blocks=3, chunk=1024, **kwargs):
+    super().__init__(**kwargs)
+    blocks = lambda: [ResidualBlock(filters) for _ in range(num_blocks)]
+    self.trunk = tf.keras.Sequential(blocks(), name="trunk")
+    self.mask = tf.keras.Sequential(
+        [NonLocalBlock(filters, chunk, name="non_local"), *blocks(),
+         tf.keras.layers.Conv2D(filters, 1)], name="mask")
+
+  def call(self, x):
+    return self.trunk(x) * tf.sigmoid(self.mask(x)) + x
+
+
+def analysis_transform(num_filters, latent_channels, num_blocks, chunk):
+  """Image in [0, 255] to latents: four stride-2 5x5 convolutions, residual
+  blocks after the first and third, NLAMs at 1/4 and on the latents."""
+  blocks = lambda: [ResidualBlock(num_filters) for _ in range(num_blocks)]
+  conv = lambda filters, i: transforms._conv(filters, 5, i, 2, None)
+  return tf.keras.Sequential([
+      tf.keras.layers.Rescaling(1 / 255),
+      conv(num_filters, 0), *blocks(),
+      conv(num_filters, 1),
+      NonLocalAttention(num_filters, num_blocks, chunk),
+      conv(num_filters, 2), *blocks(),
+      conv(latent_channels, 3),
+      NonLocalAttention(latent_channels, num_blocks, chunk),
+  ], name="analysis")
+
+
+def synthesis_transform(num_filters, latent_channels, num_blocks, chunk):
+  """Latents to image in [0, 255] (unclipped): the analysis mirrored."""
+  blocks = lambda: [ResidualBlock(num_filters) for _ in range(num_blocks)]
+  deconv = lambda filters, i: transforms._deconv(filters, 5, i, 2, None)
+  return tf.keras.Sequential([
+      NonLocalAttention(latent_channels, num_blocks, chunk),
+      deconv(num_filters, 0), *blocks(),
+      deconv(num_filters, 1),
+      NonLocalAttention(num_filters, num_blocks, chunk),
+      deconv(num_filters, 2), *blocks(),
+      deconv(3, 3),
+      tf.keras.layers.Rescaling(255),
+  ], name="synthesis")
+
+
+@base.register("nlaic-lite")
+class NLAICLite(base.LearnedCodec):
+  """NLAIC transforms (N filters, M latent channels, `num_blocks` residual
+  blocks per stage) and a mean-scale hyperprior of `hyper_filters`."""
+
+  def __init__(self, num_filters=192, latent_channels=192, hyper_filters=128,
+               num_blocks=3, attention_chunk=1024, num_scales=64,
+               scale_min=0.11, scale_max=256.0):
+    super().__init__(
+        analysis_transform(num_filters, latent_channels, num_blocks,
+                           attention_chunk),
+        synthesis_transform(num_filters, latent_channels, num_blocks,
+                            attention_chunk),
+        latent.Hyperprior(
+            transforms.hyper_analysis_transform(hyper_filters),
+            transforms.hyper_synthesis_transform(
+                (hyper_filters, hyper_filters, 2 * latent_channels)),
+            latent_channels, hyper_filters, num_scales, scale_min, scale_max,
+            mean=True),
+        num_filters=num_filters, latent_channels=latent_channels,
+        hyper_filters=hyper_filters, num_blocks=num_blocks,
+        attention_chunk=attention_chunk, num_scales=num_scales,
+        scale_min=scale_min, scale_max=scale_max)
