@@ -139,6 +139,18 @@ def test_round_trip_is_bit_exact_and_size_matches_the_estimate(
   assert -0.01 * estimate < real_bits - estimate < 0.02 * estimate + 2 * 32
 
 
+def test_an_image_of_one_latent_pixel_round_trips(tiny_dpc, image):
+  # h = w = 1: wavefronts t = 4 k + 1, 4 k + 2, 4 k + 3 hold no symbol.
+  pixels = image[:8, :8]
+  strings, shape = tiny_dpc.compress(pixels)
+  symbols = tiny_dpc.latent_symbols(tf.cast(pixels[None], tf.float32))
+  assert symbols["latents"].shape == (1, 1, 1, 4)
+  np.testing.assert_array_equal(
+      tiny_dpc.latent_codec.decode(strings, tf.constant([1, 1])),
+      tiny_dpc.latent_codec.dequantize(symbols))
+  assert tiny_dpc.decompress(strings, shape).shape == (8, 8, 3)
+
+
 def test_masked_symbols_decode_to_the_float32_nearest_center():
   # -0.40001 and 0.4 tie on the 2^-12 grid; in float32, 0.4 is nearer 0.
   quantizer = context.CenterQuantizer()
