@@ -7,13 +7,16 @@ gradient; docs/dpc.md). Stage `dpc` starts from it on
 `alpha * (1 - MS-SSIM) + max(t, beta * bpp)`. LPIPS is off
 (empty `distance`): no ImageNet backbone weights exist here, and with random
 ones the term means little; set `--config.stages.dpc.options.distance=lpips`
-where `tfpc_weights` has converted them. Demo-sized (N = 64, B = 3, K = 32,
+where `tfpc_weights` has converted them. `sigma_schedule` (start, end, steps)
+anneals the quantizer's soft-assignment sigma linearly (default: constant
+1, as the shipped model). Demo-sized (N = 64, B = 3, K = 32,
 batch 4 of 128x128): on 2 shared CPU cores about 10 minutes for `mse` and 3 for
 `dpc`, far from the paper's budget.
 
 Each rate target t is an override of the one `dpc` stage, in its own run,
 so a run trains only the target asked for (the MSE stage is short at this
-size). Target 0.1 bpp (the default, as `saved_models/dpc-msssim-demo`):
+size). Target 0.1 bpp (the default; `saved_models/dpc-msssim-demo` was
+trained with these settings as two Python `Trainer` runs, before this recipe):
 
   tfpc_train --config=configs/dpc.py --config.images=../shared/data/train-photos --config.train_dir=runs/dpc-t0.1
 
@@ -49,7 +52,7 @@ def get_config():
   config.stages.dpc = {
       "start_from": "mse", "objective": "dpc_rd",
       "options": {"alpha": 10.0, "beta": 1.0, "target_bpp": 0.1,
-                  "distance": ""},
+                  "distance": "", "sigma_schedule": (1.0, 1.0, 1)},
       "networks": {"codec": {}},
       "total_steps": 600, "learning_rate": 1e-4, "final_learning_rate": 1e-4,
       "log_every": 100, "checkpoint_every": 200}

@@ -268,6 +268,23 @@ def test_dpc_rd_trains_the_codec_with_the_trainer(tmp_path, photo):
   assert np.abs(codec.quantizer.centers.numpy() - before).max() > 1e-3
 
 
+def test_sigma_schedule_anneals_the_quantizer_step_by_step(tmp_path, photo):
+  tf.keras.utils.set_random_seed(0)
+  codec = codecs.build_codec({
+      "architecture": "dpc", "num_filters": 8, "num_blocks": 1,
+      "latent_channels": 4, "context_filters": 4})
+  objective = losses.OBJECTIVES["dpc_rd"](
+      codec, alpha=1.0, beta=1.0, target_bpp=0.1, distance="",
+      sigma_schedule=(1.0, 4.0, 2))
+  training.Trainer(codec, objective, str(tmp_path), total_steps=3,
+                   log_every=1).run(data.patch_dataset(
+                       [photo], batch_size=1, patch_size=32, seed=0))
+  with open(tmp_path / "metrics.jsonl") as f:
+    sigmas = [json.loads(line)["sigma"] for line in f]
+  assert sigmas == [2.5, 4.0, 4.0]  # set for the step after each step
+  assert float(codec.quantizer.sigma) == 4.0
+
+
 def test_lpips_joins_ms_ssim_in_the_distortion(tmp_path, monkeypatch,
                                                tiny_dpc, image):
   rng = np.random.default_rng(0)
