@@ -139,6 +139,18 @@ def test_round_trip_is_bit_exact_and_size_matches_the_estimate(
   assert -0.01 * estimate < real_bits - estimate < 0.02 * estimate + 2 * 32
 
 
+def test_an_image_of_one_latent_pixel_round_trips(tiny_dpc, image):
+  # h = w = 1: wavefronts t = 4 k + 1, 4 k + 2, 4 k + 3 hold no symbol.
+  pixels = image[:8, :8]
+  strings, shape = tiny_dpc.compress(pixels)
+  symbols = tiny_dpc.latent_symbols(tf.cast(pixels[None], tf.float32))
+  assert symbols["latents"].shape == (1, 1, 1, 4)
+  np.testing.assert_array_equal(
+      tiny_dpc.latent_codec.decode(strings, tf.constant([1, 1])),
+      tiny_dpc.latent_codec.dequantize(symbols))
+  assert tiny_dpc.decompress(strings, shape).shape == (8, 8, 3)
+
+
 def test_masked_symbols_decode_to_the_float32_nearest_center():
   # -0.40001 and 0.4 tie on the 2^-12 grid; in float32, 0.4 is nearer 0.
   quantizer = context.CenterQuantizer()
@@ -254,6 +266,23 @@ def test_dpc_rd_trains_the_codec_with_the_trainer(tmp_path, photo):
   assert record["step"] == 2 and record["codec_skipped"] == 0
   assert 0 < record["msssim"] < 1 and record["bpp"] > 0
   assert np.abs(codec.quantizer.centers.numpy() - before).max() > 1e-3
+
+
+def test_sigma_schedule_anneals_the_quantizer_step_by_step(tmp_path, photo):
+  tf.keras.utils.set_random_seed(0)
+  codec = codecs.build_codec({
+      "architecture": "dpc", "num_filters": 8, "num_blocks": 1,
+      "latent_channels": 4, "context_filters": 4})
+  objective = losses.OBJECTIVES["dpc_rd"](
+      codec, alpha=1.0, beta=1.0, target_bpp=0.1, distance="",
+      sigma_schedule=(1.0, 4.0, 2))
+  training.Trainer(codec, objective, str(tmp_path), total_steps=3,
+                   log_every=1).run(data.patch_dataset(
+                       [photo], batch_size=1, patch_size=32, seed=0))
+  with open(tmp_path / "metrics.jsonl") as f:
+    sigmas = [json.loads(line)["sigma"] for line in f]
+  assert sigmas == [2.5, 4.0, 4.0]  # set for the step after each step
+  assert float(codec.quantizer.sigma) == 4.0
 
 
 def test_lpips_joins_ms_ssim_in_the_distortion(tmp_path, monkeypatch,

@@ -250,7 +250,7 @@ def decode_volume(depth_string, symbol_string, shape, centers, layers,
       gathered = caches[layer][k[:, None] + offsets[:, 0],
                                i[:, None] + offsets[:, 1],
                                j[:, None] + offsets[:, 2]]
-      x = gathered.reshape(len(k), -1) @ kernel + bias
+      x = gathered.reshape(len(k), kernel.shape[0]) @ kernel + bias
       if layer < len(plans) - 1:
         caches[layer + 1][k + 1, i + 1, j + 1] = _grid(np.maximum(x, 0.0))
     todo = coded[k, i, j]
