@@ -15,8 +15,9 @@ The perceptual stages keep the encoder and entropy models frozen, so each
 decodes its base's files (same coding id). Demo size: 32-filter codec, the
 default GRDN (99k parameters), 64 x 64 patches (the paper's 96 is not a
 multiple of the codec's stride, 64), batch 8, 1000 base steps and 300 per
-perceptual stage instead of the paper's hundreds of thousands: about an
-hour on 2 shared CPU cores. L_perc uses a **random** VGG19 (He init, seed 0:
+perceptual stage instead of the paper's hundreds of thousands: about 2
+hours on 2 shared CPU cores (measured at load 6-10: ~1.7 base steps/s,
+0.16-0.3 perceptual steps/s; docs/eic.md has a shorter run's numbers). L_perc uses a **random** VGG19 (He init, seed 0:
 `vgg19_weights="random"`), since ImageNet weights cannot be had here; with
 VGG19 converted by `tfpc_weights`, pass
 `--config.stages.structure.options.vgg19_weights=imagenet` (and texture's).
