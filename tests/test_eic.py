@@ -4,13 +4,17 @@ that read the base model's files, and the two objectives (tiny sizes)."""
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
+from tfpc import coding
 from tfpc import data
+from tfpc import export
 from tfpc import losses
 from tfpc import training
-from tfpc import weights
+from tfpc import zoo
 from tfpc.codecs import base
 from tfpc.codecs import eic
+from tfpc.export import layout
 from tfpc.losses import eic as eic_losses
 
 TINY = {"architecture": "eic-base", "num_filters": 8, "latent_channels": 6,
@@ -24,11 +28,7 @@ def random_vgg19(tmp_path_factory, monkeypatch):
   folder = tmp_path_factory.getbasetemp() / "vgg19"
   if not folder.exists():
     folder.mkdir()
-    rng = np.random.default_rng(0)
-    arrays = {key: (np.sqrt(2.0 / np.prod(shape[1:])) if len(shape) > 1
-                    else 0.01) * rng.standard_normal(shape, np.float32)
-              for key, shape in weights.NETWORKS["vgg19"].shapes.items()}
-    np.savez(folder / "vgg19.npz", **arrays)
+    np.savez(folder / "vgg19.npz", **eic_losses.random_vgg19_arrays(0))
   monkeypatch.setenv("TFPC_WEIGHTS_DIR", str(folder))
 
 
@@ -133,6 +133,14 @@ def test_variants_and_discriminator_sees_the_base_pair():
       0.005 * float(g), rel=1e-5)
   assert not {v.ref() for v in discriminator.base_synthesis.variables} & {
       v.ref() for v in discriminator.trainable_variables}
+  # "random": the seed-0 He-initialized VGG19 (the fixture's weights file).
+  random = losses.OBJECTIVES["eic_perceptual"](codec, vgg19_weights="random")
+  x_hat = tf.clip_by_value(outputs["x_hat"], 0.0, 255.0)
+  np.testing.assert_allclose(random.perceptual_distance(x, x_hat),
+                             objective.perceptual_distance(x, x_hat),
+                             rtol=1e-6)
+  with pytest.raises(ValueError, match="vgg19_weights must be one of"):
+    losses.OBJECTIVES["eic_perceptual"](codec, vgg19_weights="alexnet")
   # Ablation without L_perc: no VGG19 term.
   ablation = losses.OBJECTIVES["eic_perceptual"](codec, perc_weight=0.0)
   ablated = ablation(x, outputs)
@@ -148,8 +156,8 @@ def test_decoder_only_tuning_keeps_the_coding_part_and_the_files(
   image = tf.constant(photo[:40, :56])
   strings, shape = codec.compress(image)
   base_pixels = codec.decompress(strings, shape).numpy()
-  ids = eic.coding_id(codec), eic.decoder_id(codec)
-  coding = [v.numpy() for v in eic.coding_variables(codec)]
+  ids = layout.coding_id(codec), layout.decoder_id(codec)
+  coding = [v.numpy() for v in layout.coding_variables(codec)]
   synthesis = [v.numpy() for v in codec.synthesis_transform.variables]
 
   objective = losses.OBJECTIVES["eic_perceptual"](codec)
@@ -162,7 +170,7 @@ def test_decoder_only_tuning_keeps_the_coding_part_and_the_files(
   trainer.run(data.patch_dataset([photo], batch_size=1, patch_size=64,
                                  crop_size=64, seed=0))
   assert int(trainer.step) == 3
-  for before, v in zip(coding, eic.coding_variables(codec)):
+  for before, v in zip(coding, layout.coding_variables(codec)):
     np.testing.assert_array_equal(before, v.numpy())
   assert all(np.abs(before - v.numpy()).max() > 0 for before, v in
              zip(synthesis, codec.synthesis_transform.variables))
@@ -174,7 +182,44 @@ def test_decoder_only_tuning_keeps_the_coding_part_and_the_files(
   codec.prepare_for_coding()
   again, _ = codec.compress(image)
   assert again.numpy().tolist() == strings.numpy().tolist()
-  assert eic.coding_id(codec) == ids[0] and eic.decoder_id(codec) != ids[1]
+  assert layout.coding_id(codec) == ids[0] and layout.decoder_id(codec) != ids[1]
   decoded = codec.decompress(strings, shape).numpy()
   assert decoded.shape == (40, 56, 3)
   assert np.abs(decoded.astype(int) - base_pixels).max() > 0
+
+
+def test_a_tuned_decoder_exported_next_to_its_base_reads_its_files(
+    photo, tmp_path, monkeypatch):
+  root = str(tmp_path / "models")
+  base_codec = _codec()
+  tuned = _copy(base_codec)
+  _perturb(tuned.synthesis_transform.trainable_variables)  # as a stage would
+  base_path = export.export_codec(base_codec, root, "eic-base-tiny")
+  tuned_path = export.export_codec(tuned, root, "eic-p-tiny", metadata={
+      "base_model": "eic-base-tiny/1"})
+  base_info, tuned_info = (zoo.read_metadata(base_path),
+                           zoo.read_metadata(tuned_path))
+  assert base_info["model_id"] == tuned_info["model_id"] == (
+      layout.coding_id(base_codec).hex())
+  assert base_info["model_id"] != base_info["weights_id"]
+  for key in ("decoder_id", "weights_id"):
+    assert base_info[key] != tuned_info[key]
+
+  base_model, tuned_model = zoo.load(base_path), zoo.load(tuned_path)
+  pixels = photo[:40, :56]
+  data = base_model.encode(pixels)
+  assert tuned_model.encode(pixels) == data  # header and payload
+  assert data[6:14] == bytes.fromhex(base_info["model_id"])
+  base_pixels = coding.decode(data, base_model).pixels
+  tuned_pixels = coding.decode(data, tuned_model).pixels
+  assert base_pixels.shape == tuned_pixels.shape == (40, 56, 3)
+  assert np.abs(base_pixels.astype(int) - tuned_pixels).max() > 0
+  # Without a model, the file finds the base (no `base_model`).
+  monkeypatch.setattr(zoo, "MODEL_ROOT", root)
+  assert coding.decode(data).model.path == base_path
+  # What `tfpc_decompress --model=<tuned>` runs.
+  (tmp_path / "a.tfpc").write_bytes(data)
+  coding.decompress_file(str(tmp_path / "a.tfpc"), str(tmp_path / "a.png"),
+                         tuned_model)
+  np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.png")),
+                                tuned_pixels)

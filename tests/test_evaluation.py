@@ -160,3 +160,20 @@ def test_eval_config_errors_are_one_line(tmp_path):
   assert result.returncode == 2 and "unknown codecs ['mpeg1']" in result.stderr
   with pytest.raises(errors.ConfigError, match="no codec-form model"):
     suite.learned_curves("x=nothing-like-this*")
+
+
+def test_a_run_where_every_job_fails_still_writes_failures_json(tmp_path,
+                                                                photo):
+  images = tmp_path / "images"
+  images.mkdir()
+  Image.fromarray(photo[:64, :64]).save(images / "small.png")
+  output = tmp_path / "out"
+  config = suite.EvalConfig(images=str(images), output_dir=str(output),
+                            models="", codecs="jpeg420", metrics="niqe")
+  with pytest.raises(errors.TfpcError, match="every job failed; see .*"
+                     "failures.json"):
+    suite.evaluate(config)
+  failures = json.loads((output / "failures.json").read_text())
+  assert len(failures) == len(conventional.CODECS["jpeg420"].settings)
+  assert all("NIQE needs at least 96x96 pixels" in f["error"]
+             for f in failures)

@@ -6,7 +6,8 @@ Layout, all integers big-endian:
   0       4     magic b"TFPC"
   4       1     format version (1)
   5       1     flags: bit 0 = the source image was grayscale; others zero
-  6       8     model id (changes whenever the model's weights change)
+  6       8     model id: the writer's coding id (`export.layout`), which
+                changes whenever the weights that fix the files change
   14      4     image height in pixels (>= 1)
   18      4     image width in pixels (>= 1)
   22      1     K, the number of strings (1..MAX_STRINGS)

@@ -48,10 +48,17 @@ def read_metadata(path):
 
 
 def find_by_model_id(model_id, root=None):
-  """The codec-form version directory under `root` with this id, or None."""
+  """The codec-form version directory under `root` whose files carry this id,
+  or None.
+
+  A base model and the decoders tuned from it share their coding id: the
+  base, i.e. a model without `base_model` in its metadata, is preferred; then
+  the first by name and version.
+  """
   root = root or MODEL_ROOT
   if not os.path.isdir(root):
     return None
+  found = []
   for name in sorted(os.listdir(root)):
     for version in layout.versions(os.path.join(root, name)):
       path = os.path.join(root, name, str(version))
@@ -61,8 +68,8 @@ def find_by_model_id(model_id, root=None):
         continue
       if (metadata.get("form") == "codec" and
           metadata.get("model_id") == model_id.hex()):
-        return path
-  return None
+        found.append(("base_model" in metadata, path))
+  return min(found, key=lambda item: item[0])[1] if found else None
 
 
 class CodecModel:
@@ -80,9 +87,11 @@ class CodecModel:
     except Exception as e:  # pylint: disable=broad-except
       raise errors.ModelError(f"{path}: cannot load SavedModel ({e})") from None
     self.model_id = bytes.fromhex(self.metadata["model_id"])
-    if layout.model_id(self._module.variables) != self.model_id:
+    # Exports older than the coding/weights split hold only `model_id`.
+    weights_id = self.metadata.get("weights_id", self.metadata["model_id"])
+    if layout.model_id(self._module.variables).hex() != weights_id:
       raise errors.ModelError(
-          f"{path}: weights do not match the model id in its metadata")
+          f"{path}: weights do not match the weights id in its metadata")
     self.num_strings = self.metadata["num_strings"]
     self._signatures = self._module.signatures
     if self.metadata.get("host_coder"):

@@ -6,9 +6,10 @@ with a grouped residual dense network (GRDN, Kim et al. 2019) appended to its
 synthesis transform, trained end to end. Its perceptual variants (EIC-E2E-P)
 are the same architecture with only `synthesis_transform` (decoder and GRDN)
 fine-tuned: the analysis transform and every entropy-model parameter stay
-bit-identical, so a perceptual model decodes the base model's files. Their
-*coding id* (`coding_id`: the hash of everything but the synthesis) is equal;
-their *decoder id* (`decoder_id`: the hash of the synthesis) tells them apart.
+bit-identical, so a perceptual model decodes the base model's files. The
+codec has a `separate_decoder`: the model id of its files, the *coding id*
+(`layout.coding_id`: the hash of everything but the synthesis), is equal for
+both; their *decoder id* (`layout.decoder_id`) tells them apart.
 
 The default GRDN is small enough to train on a CPU: 2 groups of 2 residual
 dense blocks, each of 3 densely connected 3x3 convolutions of 16 channels
@@ -20,7 +21,6 @@ import tensorflow as tf
 
 from tfpc.codecs import base
 from tfpc.codecs import mbt2018
-from tfpc.export import layout
 
 
 def _conv(filters, kernel_size, activation=None, **kwargs):
@@ -91,7 +91,10 @@ class EICBase(mbt2018.MBT2018Mean):
 
   The decoder's layers keep their places in `synthesis_transform`, so
   checkpoints of `mbt2018-mean` warm-start everything but the GRDN by name.
+  Its files' model id leaves the synthesis out (`layout.coding_id`).
   """
+
+  separate_decoder = True
 
   def __init__(self, num_filters=192, latent_channels=128, num_scales=64,
                scale_min=0.11, scale_max=256.0, grdn_channels=32,
@@ -108,23 +111,3 @@ class EICBase(mbt2018.MBT2018Mean):
         grdn_layers=grdn_layers, grdn_blocks=grdn_blocks,
         grdn_groups=grdn_groups)
 
-
-def _refs(variables):
-  return {v.ref() for v in variables}
-
-
-def coding_variables(codec):
-  """The variables that fix a codec's files: all but the synthesis."""
-  synthesis = _refs(codec.synthesis_transform.variables)
-  return [v for v in codec.variables if v.ref() not in synthesis]
-
-
-def coding_id(codec):
-  """8-byte id of what encodes and entropy-codes (`layout.model_id` form):
-  equal for a base model and its perceptual decoders."""
-  return layout.model_id(coding_variables(codec))
-
-
-def decoder_id(codec):
-  """8-byte id of the synthesis transform (decoder and post-filter)."""
-  return layout.model_id(codec.synthesis_transform.variables)

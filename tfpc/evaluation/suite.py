@@ -167,7 +167,9 @@ class Evaluation:
 
   def _job_key(self, curve, setting, image_digest):
     if curve.kind == "learned":
-      what = ["learned", self._metadata[setting]["model_id"]]
+      # The weights, not the coding id that tuned decoders share.
+      metadata = self._metadata[setting]
+      what = ["learned", metadata.get("weights_id", metadata["model_id"])]
     else:
       codec = conventional.CODECS[curve.kind]
       what = [codec.name, codec.arguments(setting), codec.muxer]
@@ -288,12 +290,18 @@ def write_outputs(evaluation, records, output_dir):
     f.write(bdrate.markdown(tables, evaluation.anchor, names))
   with open(os.path.join(output_dir, "timing.md"), "w") as f:
     f.write(_timing_markdown(curves))
-  with open(os.path.join(output_dir, "failures.json"), "w") as f:
-    json.dump(evaluation.failures, f, indent=1)
+  write_failures(evaluation, output_dir)
   for metric in names:
     plots.rd_curves(curves, metric, os.path.join(output_dir,
                                                  f"rd_{metric}.png"))
   return curves, tables
+
+
+def write_failures(evaluation, output_dir):
+  """failures.json: the jobs and images that failed, with their errors."""
+  os.makedirs(output_dir, exist_ok=True)
+  with open(os.path.join(output_dir, "failures.json"), "w") as f:
+    json.dump(evaluation.failures, f, indent=1)
 
 
 def _timing_markdown(curves):
@@ -311,6 +319,8 @@ def evaluate(config):
   evaluation = Evaluation(config)
   records = evaluation.run()
   if not records:
-    raise errors.TfpcError("every job failed; see failures.json")
+    write_failures(evaluation, config.output_dir)
+    raise errors.TfpcError(f"every job failed; see "
+                           f"{os.path.join(config.output_dir, 'failures.json')}")
   curves, tables = write_outputs(evaluation, records, config.output_dir)
   return curves, tables, evaluation.failures

@@ -1,4 +1,16 @@
-"""Version directories, atomic publication, model ids and metadata."""
+"""Version directories, atomic publication, model ids and metadata.
+
+Three ids, each a `model_id` of some of a codec's variables:
+
+* coding id (`coding_id`): what fixes the files, the id in every `.tfpc`
+  header and the metadata's `model_id`. For a codec with `separate_decoder`
+  (e.g. `eic-base`) it leaves out the synthesis transform, so a base model
+  and the decoders fine-tuned from it share it and read the same files; for
+  the others it covers all weights, as it always has, so files written
+  before the split still decode.
+* decoder id (`decoder_id`): the synthesis transform's variables.
+* weights id (`weights_id`): all variables; loading checks it.
+"""
 
 import hashlib
 import json
@@ -18,6 +30,29 @@ def model_id(variables):
   return hashlib.sha256(b"".join(digests)).digest()[:8]
 
 
+def coding_variables(codec):
+  """The variables the coding id covers (module docstring)."""
+  if not getattr(codec, "separate_decoder", False):
+    return list(codec.variables)
+  synthesis = {v.ref() for v in codec.synthesis_transform.variables}
+  return [v for v in codec.variables if v.ref() not in synthesis]
+
+
+def coding_id(codec):
+  """8-byte id of what encodes and entropy-codes: the files' model id."""
+  return model_id(coding_variables(codec))
+
+
+def decoder_id(codec):
+  """8-byte id of the synthesis transform (decoder and any post-filter)."""
+  return model_id(codec.synthesis_transform.variables)
+
+
+def weights_id(codec):
+  """8-byte id of all the codec's variables."""
+  return model_id(codec.variables)
+
+
 def versions(model_dir):
   """The integer versions present in a model directory, ascending."""
   if not os.path.isdir(model_dir):
@@ -30,7 +65,9 @@ def describe(codec, form, name, metadata):
   return {
       "form": form,
       "name": name,
-      "model_id": model_id(codec.variables).hex(),
+      "model_id": coding_id(codec).hex(),
+      "decoder_id": decoder_id(codec).hex(),
+      "weights_id": weights_id(codec).hex(),
       "config": codec.get_config(),
       "num_strings": codec.num_strings,
       "stride": codec.stride,

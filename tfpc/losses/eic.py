@@ -12,7 +12,8 @@ loss, and the perceptual fine-tuning of its decoder.
 L_rec is the MSE of images scaled to [0, 1] ("mse", structure-oriented) or
 1 - MS-SSIM ("msssim", texture-oriented); L_perc the MSE of VGG19 conv5_4
 features (`vgg19_feature_distance`, ImageNet-normalized inputs as ESRGAN's;
-with l_perc = 0 no VGG19 runs and none is needed);
+with l_perc = 0 no VGG19 runs and none is needed; `vgg19_weights="random"`
+uses a fixed random VGG19 for demos where ImageNet weights are missing);
 L_adv the relativistic average GAN of ESRGAN, whose discriminator sees pairs:
 (x, x_base) real and (x_hat, x_base) fake, x_base being the base model's
 reconstruction of the same latents. The rate is not a term: the encoder and
@@ -30,8 +31,14 @@ inside the codec and its exports; holding it in the objective object alone
 would lose it on resumption.)
 """
 
+import os
+import shutil
+import tempfile
+
+import numpy as np
 import tensorflow as tf
 
+from tfpc import weights as weights_lib
 from tfpc.codecs import base
 from tfpc.losses import rd
 from tfpc.losses import register_objective
@@ -45,6 +52,7 @@ VARIANTS = {"structure": ("mse", (40.0, 0.1, 0.005)),
 
 
 RECONSTRUCTIONS = ("mse", "msssim")
+VGG19_WEIGHTS = ("imagenet", "random")
 
 
 def _check_reconstruction(kind):
@@ -61,6 +69,35 @@ def reconstruction_loss(kind, x, x_hat):
     return rd.mse_255(x, x_hat) / 255.0**2
   clipped = tf.clip_by_value(x_hat, 0.0, 255.0)
   return 1.0 - tf.reduce_mean(fullref.msssim(x, clipped))
+
+
+def random_vgg19_arrays(seed=0):
+  """VGG19 arrays in torchvision's shapes, He-initialized from `seed` (biases
+  N(0, 0.01^2)): a stand-in where ImageNet weights cannot be had, not a
+  perceptual feature space."""
+  rng = np.random.default_rng(seed)
+  return {key: (np.sqrt(2.0 / np.prod(shape[1:])) if len(shape) > 1
+                else 0.01) * rng.standard_normal(shape, np.float32)
+          for key, shape in weights_lib.NETWORKS["vgg19"].shapes.items()}
+
+
+def vgg19_conv5_4_distance(source):
+  """The L_perc distance fn(x, x_hat) -> [N] of VGG19 with `source` weights:
+  "imagenet" (converted by `tfpc_weights`; fails now if missing) or "random"
+  (`random_vgg19_arrays()`)."""
+  if source not in VGG19_WEIGHTS:
+    raise ValueError(f"vgg19_weights must be one of {VGG19_WEIGHTS}, got "
+                     f"{source!r}")
+  if source == "imagenet":
+    perceptual.model("vgg19_conv5_4")
+    return lambda x, x_hat: vgg19_feature_distance(x, x_hat, "conv5_4")
+  folder = tempfile.mkdtemp(prefix="tfpc-random-vgg19-")
+  try:
+    np.savez(os.path.join(folder, "vgg19.npz"), **random_vgg19_arrays())
+    model = perceptual.build("vgg19_conv5_4", folder)
+  finally:
+    shutil.rmtree(folder)
+  return lambda x, x_hat: model((x, x_hat))
 
 
 class EICBaseObjective:
@@ -128,10 +165,11 @@ class EICPerceptualObjective:
 
   def __init__(self, codec, reconstruction="mse", rec_weight=40.0,
                perc_weight=0.1, adv_weight=0.005,
-               discriminator_filters=(16, 32, 64, 64)):
+               discriminator_filters=(16, 32, 64, 64),
+               vgg19_weights="imagenet"):
     self.reconstruction = _check_reconstruction(reconstruction)
-    if perc_weight:
-      perceptual.model("vgg19_conv5_4")  # a missing VGG19 fails here, once
+    self.perceptual_distance = (vgg19_conv5_4_distance(vgg19_weights)
+                                if perc_weight else None)
     self.codec = codec
     self.weights = (rec_weight, perc_weight, adv_weight)
     base_synthesis = base.build_codec(codec.get_config()).synthesis_transform
@@ -160,8 +198,8 @@ class EICPerceptualObjective:
     rec_weight, perc_weight, adv_weight = self.weights
     perc = 0.0
     if perc_weight:
-      perc = tf.reduce_mean(vgg19_feature_distance(
-          x, tf.clip_by_value(x_hat, 0.0, 255.0), "conv5_4"))
+      perc = tf.reduce_mean(self.perceptual_distance(
+          x, tf.clip_by_value(x_hat, 0.0, 255.0)))
     adv_g, adv_d = relativistic_losses(self.discriminator((x, x_base)),
                                        self.discriminator((x_hat, x_base)))
     return {"loss": rec_weight * rec + perc_weight * perc + adv_weight * adv_g,
@@ -180,10 +218,13 @@ def eic_base(codec, lmbda, reconstruction="mse"):
 @register_objective("eic_perceptual")
 def eic_perceptual(codec, variant="structure", rec_weight=None,
                    perc_weight=None, adv_weight=None,
-                   discriminator_filters=(16, 32, 64, 64)):
+                   discriminator_filters=(16, 32, 64, 64),
+                   vgg19_weights="imagenet"):
   """`EICPerceptualObjective` of a paper variant ("structure": MSE, weights
   40 / 0.1 / 0.005; "texture": 1 - MS-SSIM, 30 / 0.1 / 0.005); a weight
-  given overrides the variant's (0 for the ablations without a term)."""
+  given overrides the variant's (0 for the ablations without a term).
+  `vgg19_weights`: "imagenet", or "random" for demos without them
+  (`vgg19_conv5_4_distance`)."""
   if variant not in VARIANTS:
     raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got "
                      f"{variant!r}")
@@ -191,4 +232,5 @@ def eic_perceptual(codec, variant="structure", rec_weight=None,
   weights = [default if weight is None else weight for weight, default in
              zip((rec_weight, perc_weight, adv_weight), defaults)]
   return EICPerceptualObjective(codec, reconstruction, *weights,
-                                discriminator_filters=discriminator_filters)
+                                discriminator_filters=discriminator_filters,
+                                vgg19_weights=vgg19_weights)
