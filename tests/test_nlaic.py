@@ -1,9 +1,15 @@
 """Issue 14: NLAIC-lite (non-local attention codec) at toy size."""
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
+from conftest import run_cli
+from test_cli import assert_clean_failure
 from test_perceptual import random_backbones  # noqa: F401  pylint: disable=unused-import
 from tfpc import bitstream
 from tfpc import blocks
@@ -25,20 +31,26 @@ TOY = {"architecture": "nlaic-lite", "num_filters": 8, "latent_channels": 6,
 
 
 @pytest.fixture(scope="module")
-def toy_codec():
+def toy_export(tmp_path_factory):
+  """The toy codec and a model root with both its export forms. Exporting
+  prepares the codec for coding (`prepare_for_coding`, the slowest step):
+  the tests share this one prepared codec."""
   tf.keras.utils.set_random_seed(0)
   codec = codecs.build_codec(TOY)
-  codec.prepare_for_coding()
-  return codec
+  root = str(tmp_path_factory.mktemp("models"))
+  export.export_codec(codec, root, "toy-nlaic")
+  export.export_serving(codec, root, "toy-nlaic" + export.SERVING_SUFFIX)
+  return codec, root
 
 
 @pytest.fixture(scope="module")
-def toy_root(toy_codec, tmp_path_factory):
-  """Both export forms of the toy codec."""
-  root = str(tmp_path_factory.mktemp("models"))
-  export.export_codec(toy_codec, root, "toy-nlaic")
-  export.export_serving(toy_codec, root, "toy-nlaic" + export.SERVING_SUFFIX)
-  return root
+def toy_codec(toy_export):
+  return toy_export[0]
+
+
+@pytest.fixture(scope="module")
+def toy_root(toy_export):
+  return toy_export[1]
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +178,53 @@ def test_block_container_checks():
     bitstream.unpack(data[:-1] + b"x")
   with pytest.raises(errors.TruncatedFileError):
     bitstream.unpack(data[:30])
+
+
+def test_cli_codes_blocks_and_decodes_with_the_shipped_post_filter(
+    toy_model, photo, tmp_path):
+  model_path = str(tmp_path / "model")
+  shutil.copytree(toy_model.path, model_path)
+  post_filter = blocks.PostFilter(filters=4, layers=2)
+  post_filter.stack.layers[-1].bias.assign([10 / 255] * 3)  # adds 10
+  blocks.save_post_filter(post_filter, model_path, width=16, sigma=4.0)
+  shipped, width, sigma = blocks.load_post_filter(model_path)
+  assert (width, sigma) == (16, 4.0) and shipped.get_config() == {
+      "filters": 4, "layers": 2}
+  for old, new in zip(post_filter.get_weights(), shipped.get_weights()):
+    np.testing.assert_array_equal(old, new)
+  assert blocks.load_post_filter(toy_model.path) is None
+  pixels = np.ascontiguousarray(photo[150:246, 100:260])  # 96x160
+  source, tfpc_file, output = (str(tmp_path / n) for n in
+                               ("x.png", "x.tfpc", "y.png"))
+  Image.fromarray(pixels).save(source)
+  result = run_cli("tfpc_compress", f"--model={model_path}",
+                   f"--input={source}", f"--output={tfpc_file}",
+                   "--block_size=64x64")
+  assert result.returncode == 0, result.stderr
+  with open(tfpc_file, "rb") as f:
+    data = f.read()
+  assert data == coding.encode(toy_model, pixels, block_shape=(64, 64))
+  result = run_cli("tfpc_decompress", f"--model={model_path}",
+                   f"--input={tfpc_file}", f"--output={output}")
+  assert result.returncode == 0, result.stderr
+  with Image.open(output) as img:
+    decoded = np.asarray(img)
+  model = zoo.load(model_path)
+  plain = coding.decode(data, model, post_process=False).pixels
+  np.testing.assert_array_equal(plain, coding.decode(data, toy_model).pixels)
+  np.testing.assert_array_equal(decoded, blocks.decode(
+      model, bitstream.unpack(data), shipped, 16, 4.0))
+  changed = np.any(decoded != plain, axis=-1)
+  # Only the strips around the seams (column 64, 128 and row 64) change.
+  strips = np.zeros_like(changed)
+  strips[:, 56:72] = strips[:, 120:136] = strips[56:72] = True
+  assert changed[strips].mean() > 0.5 and not changed[~strips].any()
+  assert_clean_failure(run_cli("tfpc_compress", f"--input={source}",
+                               f"--output={tfpc_file}", "--block_size=64"),
+                       "block size '64': expected HxW")
+  os.remove(os.path.join(model_path, blocks.POST_FILTER_DIR, "weights.h5"))
+  with pytest.raises(errors.ModelError, match="cannot load the post filter"):
+    coding.decode(data, model)
 
 
 def test_seam_weights_and_partial_post_processing():

@@ -16,15 +16,24 @@ its output Y with its input X by eq. 7-8:
 with x the distance across the strip, taken at pixel centres (x = i + 1/2 for
 column i) so that the weights are symmetric about the seam; s defaults to
 w / 6 (weight 1.1% at the strip edges).
+
+An exported model ships its post filter in `POST_FILTER_DIR` of its version
+folder (`save_post_filter`): TF Serving ignores `assets.extra`, and the model
+id, a hash of the SavedModel's variables, does not change.
 """
+
+import json
+import os
 
 import numpy as np
 import tensorflow as tf
 
 from tfpc import bitstream
+from tfpc import errors
 
 DEFAULT_BLOCK_SHAPE = (1024, 2048)  # height, width
 DEFAULT_WIDTH = 128
+POST_FILTER_DIR = os.path.join("assets.extra", "post_filter")
 
 
 def block_grid(height, width, block_shape=DEFAULT_BLOCK_SHAPE):
@@ -124,3 +133,31 @@ class PostFilter(tf.keras.Model):
 
   def call(self, x):
     return x + 255.0 * self.stack(x / 255.0)
+
+
+def save_post_filter(post_filter, model_path, width=DEFAULT_WIDTH,
+                     sigma=None):
+  """Ships `post_filter` (strips of `width`, eq. 8's `sigma`) with the
+  exported model in `model_path`."""
+  folder = os.path.join(model_path, POST_FILTER_DIR)
+  os.makedirs(folder, exist_ok=True)
+  with open(os.path.join(folder, "config.json"), "w") as f:
+    json.dump({**post_filter.get_config(), "width": width, "sigma": sigma}, f)
+  post_filter.save_weights(os.path.join(folder, "weights.h5"))
+
+
+def load_post_filter(model_path):
+  """(PostFilter, width, sigma) shipped with the exported model in
+  `model_path`, or None if it ships none."""
+  folder = os.path.join(model_path, POST_FILTER_DIR)
+  if not os.path.exists(os.path.join(folder, "config.json")):
+    return None
+  try:
+    with open(os.path.join(folder, "config.json")) as f:
+      config = json.load(f)
+    post_filter = PostFilter(config["filters"], config["layers"])
+    post_filter.load_weights(os.path.join(folder, "weights.h5"))
+    return post_filter, config["width"], config["sigma"]
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise errors.ModelError(f"{folder}: cannot load the post filter ({e})"
+                            ) from None

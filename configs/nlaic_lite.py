@@ -1,0 +1,67 @@
+r"""Staged recipe: NLAIC-lite's three stages and its post filter (issue 14).
+
+Stage `rd` trains the whole codec on eq. 1-4 (`nlaic_rd`); `discriminator`
+starts from it and trains the conditional discriminator alone on eq. 5;
+`decoder` starts from that and fine-tunes only the synthesis transform on
+eq. 6 while the discriminator keeps learning (`nlaic_gan`), so the encoder and
+entropy models stay frozen and `decoder` models decode `rd` files; `post`
+starts from `rd` and trains the partial post-processing filter
+(`nlaic_post`, 1 - MS-SSIM of 2x2 independently coded blocks; set
+`--config.stages.post.start_from=decoder` for the fine-tuned decoder).
+
+DISTS is off by default (`distance` "none": its VGG16 backbone weights are
+not shipped, see docs/perceptual.md), so `rd` minimizes lmbda * w1 * MSE + bpp
+and the GAN stages -w2 log2 D. With the weights installed, add
+`--config.stages.rd.options.distance=dists` (and the same for `discriminator`
+and `decoder`). Demo size (N = M = 32, 64x64 patches), a few minutes on 2 CPU
+cores:
+
+  tfpc_train --config=configs/nlaic_lite.py --config.images=skimage --config.train_dir=runs/nlaic_lite
+
+The paper's sizes: `--config.codec.num_filters=192`,
+`--config.codec.latent_channels=192`, `--config.codec.hyper_filters=128`,
+`--config.codec.num_blocks=3`, 256x256 patches.
+"""
+
+import ml_collections
+
+
+def get_config():
+  config = ml_collections.ConfigDict()
+  config.train_dir = ""
+  config.images = ""
+  config.init_from = ""
+  config.codec = {"architecture": "nlaic-lite", "num_filters": 32,
+                  "latent_channels": 32, "hyper_filters": 32,
+                  "num_blocks": 1, "attention_chunk": 256}
+  config.data = {"batch_size": 8, "patch_size": 64, "crop_size": 128,
+                 "seed": 0}
+  config.stages = ml_collections.ConfigDict()
+  config.stages.rd = {
+      "objective": "nlaic_rd",
+      "options": {"lmbda": 8.0, "w1": 100.0, "distance": "none"},
+      "networks": {"codec": {}},
+      "total_steps": 400, "learning_rate": 1e-3, "log_every": 20,
+      "checkpoint_every": 100}
+  config.stages.discriminator = {
+      "start_from": "rd", "objective": "nlaic_gan",
+      "options": {"w2": 1.0, "distance": "none", "discriminator_filters": 16},
+      "networks": {"discriminator": {"loss": "discriminator_loss"}},
+      "total_steps": 100, "learning_rate": 1e-4, "log_every": 20,
+      "checkpoint_every": 100}
+  config.stages.decoder = {
+      "start_from": "discriminator", "objective": "nlaic_gan",
+      "options": {"w2": 1.0, "distance": "none", "discriminator_filters": 16},
+      "networks": {"codec": {"loss": "loss",
+                             "modules": ("synthesis_transform",)},
+                   "discriminator": {"loss": "discriminator_loss"}},
+      "total_steps": 100, "learning_rate": 1e-5, "log_every": 20,
+      "checkpoint_every": 100}
+  config.stages.post = {
+      "start_from": "rd", "objective": "nlaic_post",
+      "options": {"width": 32, "filters": 16, "layers": 4},
+      "networks": {"post_filter": {"loss": "post_loss"}},
+      "data": {"patch_size": 128, "crop_size": 128},
+      "total_steps": 100, "learning_rate": 1e-3, "log_every": 20,
+      "checkpoint_every": 100}
+  return config
