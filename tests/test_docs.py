@@ -166,7 +166,7 @@ def _toy_staged_run(argv, output):
   result = subprocess.run(
       [os.path.join(BIN, "tfpc_train"), *argv, *toy,
        f"--config.train_dir={output}"], capture_output=True, text=True,
-      cwd=REPO, timeout=600, check=False)
+      cwd=REPO, timeout=1200, check=False)
   assert result.returncode == 0, result.stderr[-1500:]
   for name in config.stages:
     with open(os.path.join(output, name, "metrics.jsonl")) as f:

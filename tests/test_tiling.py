@@ -12,7 +12,7 @@ def test_tiled_convolutions_equal_the_whole_image():
   tf.keras.utils.set_random_seed(0)
   conv = tf.keras.Sequential([tf.keras.layers.Conv2D(4, 3, padding="same"),
                               tf.keras.layers.Conv2D(2, 5, padding="same")])
-  x = tf.random.uniform((1, 37, 53, 3))
+  x = tf.random.uniform((2, 37, 53, 3))
   whole = conv(x).numpy()
   for tile, halo in ((8, 3), (16, 4), (64, 3)):
     got = tiling.tiled(conv, x, tile=tile, halo=halo, channels=2).numpy()
@@ -23,7 +23,7 @@ def test_tiled_convolutions_equal_the_whole_image():
 
 
 def test_up_sampling_tiles_land_in_place():
-  x = tf.reshape(tf.range(6 * 10, dtype=tf.float32), (1, 6, 10, 1))
+  x = tf.reshape(tf.range(2 * 6 * 10, dtype=tf.float32), (2, 6, 10, 1))
   up = lambda t: tf.repeat(tf.repeat(t, 4, axis=1), 4, axis=2)
   got = tiling.tiled(up, x, tile=4, halo=0, channels=1, up=4).numpy()
   np.testing.assert_array_equal(got, up(x).numpy())

@@ -62,12 +62,16 @@ class LearnedCodec(tf.keras.Model):
       runs them in tiles with this halo (`tiling.tiled`); None: whole images.
     coding_memory: bytes a tile's activations may take, roughly; sets the
       tile size.
+    separate_decoder: True when the synthesis transform may be tuned after
+      training (a perceptual decoder): the model id of its files then covers
+      every other weight (`export.layout.coding_id`).
   """
 
   architecture = None
   transform_stride = 16
   coding_halo = None
   coding_memory = 1 << 30
+  separate_decoder = False
 
   def __init__(self, analysis_transform, synthesis_transform, latent_codec,
                **config):

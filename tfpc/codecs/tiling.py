@@ -14,9 +14,9 @@ def tiled(transform, x, tile, halo, channels, up=1, down=1):
   """`transform(x)` computed tile by tile.
 
   Args:
-    transform: a fully convolutional function of [1, h, w, C] tensors whose
+    transform: a fully convolutional function of [N, h, w, C] tensors whose
       output has `up / down` times the input's size.
-    x: [1, H, W, C] float input, H and W multiples of `down`.
+    x: [N, H, W, C] float input, H and W multiples of `down`.
     tile: tile side in input positions, a multiple of `down`.
     halo: context on every side of a tile, in input positions, a multiple of
       `down`, at least the transform's receptive-field radius.
@@ -25,7 +25,7 @@ def tiled(transform, x, tile, halo, channels, up=1, down=1):
     down: see `up`.
 
   Returns:
-    The [1, H * up / down, W * up / down, channels] output; an input no
+    The [N, H * up / down, W * up / down, channels] output; an input no
     larger than one tile is transformed whole.
   """
   height, width = tf.shape(x)[1], tf.shape(x)[2]
@@ -38,24 +38,25 @@ def tiled(transform, x, tile, halo, channels, up=1, down=1):
     y = transform(x[:, first_row:tf.minimum(bottom + halo, height),
                     first_col:tf.minimum(right + halo, width)])
     scale = lambda n: n * up // down
-    return y[0, scale(top - first_row):scale(bottom - first_row),
+    return y[:, scale(top - first_row):scale(bottom - first_row),
              scale(left - first_col):scale(right - first_col)]
 
   def all_tiles():
+    # TensorArrays concatenate along axis 0: the axis joined goes first.
     rows = tf.TensorArray(tf.float32, size=0, dynamic_size=True,
                           infer_shape=False)
     for top in tf.range(0, height, tile):
       row = tf.TensorArray(tf.float32, size=0, dynamic_size=True,
                            infer_shape=False)
       for left in tf.range(0, width, tile):
-        # columns are concatenated as rows of the transposed tiles
         row = row.write(row.size(),
-                        tf.transpose(one_tile(top, left), [1, 0, 2]))
-      rows = rows.write(rows.size(), tf.transpose(row.concat(), [1, 0, 2]))
-    return rows.concat()[None]
+                        tf.transpose(one_tile(top, left), [2, 0, 1, 3]))
+      rows = rows.write(rows.size(),
+                        tf.transpose(row.concat(), [2, 1, 0, 3]))
+    return tf.transpose(rows.concat(), [1, 0, 2, 3])
 
   if height <= tile and width <= tile:
     result = transform(x)
   else:
     result = all_tiles()
-  return tf.ensure_shape(result, [1, None, None, channels])
+  return tf.ensure_shape(result, [None, None, None, channels])

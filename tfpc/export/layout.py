@@ -32,7 +32,7 @@ def model_id(variables):
 
 def coding_variables(codec):
   """The variables the coding id covers (module docstring)."""
-  if not getattr(codec, "separate_decoder", False):
+  if not codec.separate_decoder:
     return list(codec.variables)
   synthesis = {v.ref() for v in codec.synthesis_transform.variables}
   return [v for v in codec.variables if v.ref() not in synthesis]
