@@ -128,7 +128,7 @@ def test_rerun_skips_finished_stages_and_refuses_changed_recipes(staged_run):
   assert stages.train(recipe(train_dir)) == {}
   assert os.path.getmtime(train_dir / "decoder" / "metrics.jsonl") == before
   with pytest.raises(errors.ConfigError,
-                     match=r"another recipe: stages.base.options.lmbda=0.01 "
+                     match=r"other settings: stages.base.options.lmbda=0.01 "
                      r"\(now 0.02\)"):
     stages.train(recipe(train_dir, base={"options": {"lmbda": 0.02}}))
 

@@ -193,22 +193,42 @@ def build_objective(config):
                         train_proxy=config.proxy_mode == "alternating")
 
 
-def _record_recipe(config):
-  """Writes recipe.json; on resume, refuses a config that changes the run."""
-  path = os.path.join(config.train_dir, RECIPE_FILE)
-  settings = dataclasses.asdict(config)
+def _flatten(settings, prefix=""):
+  """Nested settings as {dotted.name: value} (tuples as lists, as in JSON)."""
+  flat = {}
+  for key, value in settings.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f"{prefix}{key}."))
+    else:
+      flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+  return flat
+
+
+def record_settings(train_dir, settings, resumable, defaults=None):
+  """Writes train_dir/recipe.json; on resume, refuses settings that change
+  the run, naming them.
+
+  Args:
+    train_dir: the run folder.
+    settings: the run's settings, nested dicts allowed (compared by dotted
+      name).
+    resumable: names (last component) that may change between runs.
+    defaults: values of settings an older recipe.json lacks.
+  """
+  path = os.path.join(train_dir, RECIPE_FILE)
   if os.path.exists(path):
     with open(path) as f:
-      # Settings added since the run started had their default value.
-      previous = {**dataclasses.asdict(TrainConfig()), **json.load(f)}
-    changed = sorted(k for k in settings if k not in RESUMABLE_CHANGES and
-                     previous.get(k) != settings[k])
+      previous = _flatten({**(defaults or {}), **json.load(f)})
+    now = _flatten(settings)
+    changed = sorted(key for key in set(previous) | set(now)
+                     if key.rsplit(".", 1)[-1] not in resumable and
+                     previous.get(key) != now.get(key))
     if changed:
       raise errors.ConfigError(
-          f"{config.train_dir} was started with other settings: " +
-          ", ".join(f"{k}={previous.get(k)!r} (now {settings[k]!r})"
+          f"{train_dir} was started with other settings: " +
+          ", ".join(f"{k}={previous.get(k)!r} (now {now.get(k)!r})"
                     for k in changed) + "; use a new train_dir")
-  os.makedirs(config.train_dir, exist_ok=True)
+  os.makedirs(train_dir, exist_ok=True)
   with open(path + ".tmp", "w") as f:
     json.dump(settings, f, indent=2)
   os.replace(path + ".tmp", path)
@@ -217,7 +237,9 @@ def _record_recipe(config):
 def train(config):
   """Runs (or resumes) the training run `config` describes."""
   config.check()
-  _record_recipe(config)
+  # Settings added since a run started had their default value.
+  record_settings(config.train_dir, dataclasses.asdict(config),
+                  RESUMABLE_CHANGES, dataclasses.asdict(TrainConfig()))
   strategy = make_strategy(config.strategy, config.cpu_devices)
   if config.batch_size % strategy.num_replicas_in_sync:
     raise errors.ConfigError(

@@ -33,7 +33,6 @@ interrupted one; changing the recipe of a started run is refused, except for
 the settings named in `RESUMABLE_CHANGES`.
 """
 
-import json
 import os
 
 import tensorflow as tf
@@ -60,7 +59,6 @@ TOP_LEVEL = ("train_dir", "images", "init_from", "codec", "data", "stages",
 # Settings (last component of the dotted name) a resumed run may change.
 RESUMABLE_CHANGES = ("train_dir", "images", "log_every", "checkpoint_every",
                      "max_nonfinite_steps", "strategy", "cpu_devices")
-RECIPE_FILE = "recipe.json"
 
 
 def _plain(value):
@@ -122,39 +120,6 @@ def check(config):
     raise errors.ConfigError("; ".join(problems))
 
 
-def _flatten(settings, prefix=""):
-  flat = {}
-  for key, value in settings.items():
-    if isinstance(value, dict):
-      flat.update(_flatten(value, f"{prefix}{key}."))
-    else:
-      flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
-  return flat
-
-
-def _record_recipe(config):
-  """Writes train_dir/recipe.json; refuses a recipe that changes the run."""
-  settings = _plain(config)
-  path = os.path.join(config.train_dir, RECIPE_FILE)
-  if os.path.exists(path):
-    with open(path) as f:
-      previous = _flatten(json.load(f))
-    now = _flatten(settings)
-    changed = sorted(
-        key for key in set(previous) | set(now)
-        if key.rsplit(".", 1)[-1] not in RESUMABLE_CHANGES and
-        previous.get(key) != now.get(key))
-    if changed:
-      raise errors.ConfigError(
-          f"{config.train_dir} was started with another recipe: " +
-          ", ".join(f"{k}={previous.get(k)!r} (now {now.get(k)!r})"
-                    for k in changed) + "; use a new train_dir")
-  os.makedirs(config.train_dir, exist_ok=True)
-  with open(path + ".tmp", "w") as f:
-    json.dump(settings, f, indent=2)
-  os.replace(path + ".tmp", path)
-
-
 def _networks(name, stage, codec, objective):
   """The stage's `loop.Network`s, checked against the codec and objective."""
   auxiliary = getattr(objective, "auxiliary", {})
@@ -201,7 +166,7 @@ def train(config):
   its total_steps); rerun to resume.
   """
   check(config)
-  _record_recipe(config)
+  recipe.record_settings(config.train_dir, _plain(config), RESUMABLE_CHANGES)
   strategy = recipe.make_strategy(config.get("strategy") or "default",
                                   config.get("cpu_devices") or 0)
   stages = stage_settings(config)
