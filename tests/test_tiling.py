@@ -29,7 +29,7 @@ def test_up_sampling_tiles_land_in_place():
   np.testing.assert_array_equal(got, up(x).numpy())
 
 
-@pytest.mark.parametrize("architecture", ["bls2017", "mbt2018-mean"])
+@pytest.mark.parametrize("architecture", ["bls2017", "mbt2018-mean", "eic-base"])
 def test_tiled_coding_matches_whole_image_coding(architecture):
   codec = codecs.build_codec({"architecture": architecture, "num_filters": 8})
   tf.keras.utils.set_random_seed(1)
