@@ -234,12 +234,17 @@ def record_settings(train_dir, settings, resumable, defaults=None):
   os.replace(path + ".tmp", path)
 
 
+def _record_recipe(config):
+  """Records the run's settings; settings added since a run started had
+  their default value."""
+  record_settings(config.train_dir, dataclasses.asdict(config),
+                  RESUMABLE_CHANGES, dataclasses.asdict(TrainConfig()))
+
+
 def train(config):
   """Runs (or resumes) the training run `config` describes."""
   config.check()
-  # Settings added since a run started had their default value.
-  record_settings(config.train_dir, dataclasses.asdict(config),
-                  RESUMABLE_CHANGES, dataclasses.asdict(TrainConfig()))
+  _record_recipe(config)
   strategy = make_strategy(config.strategy, config.cpu_devices)
   if config.batch_size % strategy.num_replicas_in_sync:
     raise errors.ConfigError(
