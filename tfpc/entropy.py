@@ -8,6 +8,7 @@ symbol (values outside the table are coded as overflow plus an escape code).
 """
 
 import tensorflow as tf
+import tensorflow_compression as tfc
 
 
 def table_bits(entropy_model, symbols, tables):
@@ -28,3 +29,26 @@ def table_bits(entropy_model, symbols, tables):
   mass = tf.gather(cdf, position + 1) - tf.gather(cdf, position)
   return (float(entropy_model.range_coder_precision) -
           tf.math.log(tf.cast(mass, tf.float32)) / tf.math.log(2.0))
+
+
+def batched_coding_model(prior, coding_rank):
+  """`tfc.ContinuousBatchedEntropyModel(prior, coding_rank, compression=True)`,
+  with its tables and quantization offsets computed in one graph.
+
+  Eagerly, tfc estimates the tails of a deep factorized prior by running its
+  loop of about 1800 small steps op by op (about 8 s on 2 CPU cores, the bulk
+  of preparing a codec for coding); as a graph loop the same estimate takes a
+  fraction of a second. The model holds the tables, not the prior.
+  """
+
+  @tf.function(autograph=False)
+  def tables():
+    model = tfc.ContinuousBatchedEntropyModel(
+        prior, coding_rank=coding_rank, compression=True, stateless=True)
+    return model.cdf, model.cdf_offset, model.quantization_offset
+
+  cdf, cdf_offset, offset = tables()
+  return tfc.ContinuousBatchedEntropyModel(
+      prior_shape=prior.batch_shape, coding_rank=coding_rank,
+      compression=True, cdf=cdf, cdf_offset=cdf_offset,
+      quantization_offset=offset)

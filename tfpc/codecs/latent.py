@@ -106,8 +106,10 @@ class Factorized(LatentCodec):
     self._prior, self._table = prior, table
 
   def entropy_models(self, compression):
-    return {self._table: tfc.ContinuousBatchedEntropyModel(
-        self.parts[self._prior], coding_rank=3, compression=compression)}
+    prior = self.parts[self._prior]
+    return {self._table: entropy.batched_coding_model(prior, coding_rank=3)
+            if compression else
+            tfc.ContinuousBatchedEntropyModel(prior, coding_rank=3)}
 
   def forward(self, y, training):
     y_hat, bits = self.entropy_models(False)[self._table](y, training=training)
