@@ -11,9 +11,12 @@ starts from `rd` and trains the partial post-processing filter
 
 DISTS is off by default (`distance` "none": its VGG16 backbone weights are
 not shipped, see docs/perceptual.md), so `rd` minimizes lmbda * w1 * MSE + bpp
-and the GAN stages -w2 log2 D. With the weights installed, add
-`--config.stages.rd.options.distance=dists` (and the same for `discriminator`
-and `decoder`). Demo size (N = M = 32, 64x64 patches), a few minutes on 2 CPU
+and the GAN stages -w2 log2 D. Without DISTS nothing but the discriminator
+would tie the stage-3 decoder to the image, so `decoder` adds
+`mse_weight` * MSE_01 (100, stage 1's w1) to eq. 6. With the weights
+installed, add `--config.stages.rd.options.distance=dists` (and the same for
+`discriminator` and `decoder`; `--config.stages.decoder.options.mse_weight=0`
+gives the paper's eq. 6). Demo size (N = M = 32, 64x64 patches), a few minutes on 2 CPU
 cores:
 
   tfpc_train --config=configs/nlaic_lite.py --config.images=skimage --config.train_dir=runs/nlaic_lite
@@ -51,7 +54,8 @@ def get_config():
       "checkpoint_every": 100}
   config.stages.decoder = {
       "start_from": "discriminator", "objective": "nlaic_gan",
-      "options": {"w2": 1.0, "distance": "none", "discriminator_filters": 16},
+      "options": {"w2": 1.0, "distance": "none", "discriminator_filters": 16,
+                  "mse_weight": 100.0},
       "networks": {"codec": {"loss": "loss",
                              "modules": ("synthesis_transform",)},
                    "discriminator": {"loss": "discriminator_loss"}},

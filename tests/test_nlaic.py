@@ -1,5 +1,6 @@
 """Issue 14: NLAIC-lite (non-local attention codec) at toy size."""
 
+import json
 import os
 import shutil
 
@@ -23,6 +24,7 @@ from tfpc import training
 from tfpc import zoo
 from tfpc.codecs import nlaic
 from tfpc.losses import nlaic as nlaic_losses
+from tfpc.training import stages
 from tfpc.metrics import perceptual
 
 TOY = {"architecture": "nlaic-lite", "num_filters": 8, "latent_channels": 6,
@@ -225,6 +227,38 @@ def test_cli_codes_blocks_and_decodes_with_the_shipped_post_filter(
   os.remove(os.path.join(model_path, blocks.POST_FILTER_DIR, "weights.h5"))
   with pytest.raises(errors.ModelError, match="cannot load the post filter"):
     coding.decode(data, model)
+
+
+def test_export_ships_the_post_filter_of_a_post_stage(toy_model, tmp_path):
+  run = tmp_path / "run"
+  (run / "post").mkdir(parents=True)
+  with open(run / "recipe.json", "w") as f:
+    json.dump({"codec": TOY, "stages": {"post": {
+        "objective": "nlaic_post", "networks": {"post_filter": {}},
+        "options": {"width": 16, "sigma": 3.0, "filters": 4, "layers": 2}},
+        "later": {"start_from": "post", "objective": "nlaic_post"}}}, f)
+  trained = blocks.PostFilter(filters=4, layers=2)
+  trained.stack.layers[-1].bias.assign([10 / 255] * 3)
+  tf.train.Checkpoint(post_filter=trained).save(str(run / "post" / "ckpt"))
+  root = str(tmp_path / "models")
+  result = run_cli("tfpc_export", f"--from_model={toy_model.path}",
+                   "--name=toy-post", "--form=codec", f"--base_dir={root}",
+                   f"--post_filter_run={run / 'post'}")
+  assert result.returncode == 0, result.stderr
+  result = run_cli("tfpc_export", f"--from_model={root}/toy-post/1",
+                   "--name=toy-post-again", "--form=codec",
+                   f"--base_dir={root}")
+  assert result.returncode == 0, result.stderr
+  for name in ("toy-post", "toy-post-again"):  # a re-export keeps the filter
+    shipped, width, sigma = blocks.load_post_filter(f"{root}/{name}/1")
+    assert (width, sigma, shipped.get_config()) == (
+        16, 3.0, {"filters": 4, "layers": 2})
+    for old, new in zip(trained.get_weights(), shipped.get_weights()):
+      np.testing.assert_array_equal(old, new)
+  with pytest.raises(errors.ModelError, match="not a stage"):
+    stages.restore_objective(str(run / "rd"), "post_filter")
+  with pytest.raises(errors.ModelError, match="no checkpoint"):
+    stages.restore_objective(str(run / "later"), "post_filter")
 
 
 def test_seam_weights_and_partial_post_processing():

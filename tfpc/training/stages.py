@@ -33,6 +33,7 @@ interrupted one; changing the recipe of a started run is refused, except for
 the settings named in `RESUMABLE_CHANGES`.
 """
 
+import json
 import os
 
 import tensorflow as tf
@@ -212,3 +213,28 @@ def train(config):
     if results[name]["step"] < stage["total_steps"]:
       break
   return results
+
+
+def restore_objective(stage_dir, network):
+  """The objective of a stage of a staged recipe (its settings from the
+  recipe's record), with its auxiliary `network` (e.g. "post_filter")
+  restored from the stage's latest checkpoint."""
+  parent, name = os.path.split(os.path.normpath(stage_dir))
+  try:
+    with open(os.path.join(parent, recipe.RECIPE_FILE)) as f:
+      config = json.load(f)
+    stage = dict(stage_settings(config))[name]
+  except (OSError, ValueError, KeyError) as e:
+    raise errors.ModelError(
+        f"{stage_dir}: not a stage of a staged recipe ({e})") from None
+  path = tf.train.latest_checkpoint(stage_dir)
+  if path is None:
+    raise errors.ModelError(f"{stage_dir}: no checkpoint yet")
+  objective = _build_objective(name, stage, codecs.build_codec(config["codec"]))
+  auxiliary = getattr(objective, "auxiliary", {})
+  if network not in auxiliary:
+    raise errors.ModelError(
+        f"{stage_dir}: objective {stage['objective']} has no {network}")
+  tf.train.Checkpoint(**{network: auxiliary[network][1]}).read(
+      path).expect_partial()
+  return objective
