@@ -77,7 +77,8 @@ def _filter_graph(model, matrix, color_range, chroma, threads, log_path):
 
 
 def vmaf(reference, distorted, model="vmaf_v0.6.1", matrix="bt601",
-         color_range="tv", chroma="444", threads=1, features=False):
+         color_range="tv", chroma="444", threads=1, features=False,
+         ffmpeg_threads=1):
   """VMAF of `distorted` against `reference`, one score per image.
 
   Args:
@@ -88,6 +89,10 @@ def vmaf(reference, distorted, model="vmaf_v0.6.1", matrix="bt601",
     threads: libvmaf worker threads (1 is fastest for training-sized inputs
       on 2 cores; see docs/results.md).
     features: also return libvmaf's elementary features per image.
+    ffmpeg_threads: threads of ffmpeg's filter graph (the YUV conversion),
+      or None for ffmpeg's default (one per core). 1 saves starting a
+      thread pool, about a third of a call on training batches
+      (docs/speed.md); scores do not depend on it.
 
   Returns:
     float64 scores [N] (a float for one image); with `features`, a tuple
@@ -104,8 +109,11 @@ def vmaf(reference, distorted, model="vmaf_v0.6.1", matrix="bt601",
       frames.tofile(paths[name])
     log_path = os.path.join(tmp, "log.json")
     raw = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}"]
+    pools = ([] if ffmpeg_threads is None else
+             ["-filter_complex_threads", str(ffmpeg_threads)])
     command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel",
-               "error", *raw, "-i", paths["dis"], *raw, "-i", paths["ref"],
+               "error", *pools, *raw, "-i", paths["dis"], *raw, "-i",
+               paths["ref"],
                "-lavfi", _filter_graph(model, matrix, color_range, chroma,
                                        threads, log_path), "-f", "null", "-"]
     try:
