@@ -63,3 +63,13 @@ def test_errors():
     metrics.compute("nope", np.zeros((2, 2, 3)), np.zeros((2, 2, 3)))
   with pytest.raises(ValueError, match="shape mismatch"):
     metrics.compute("psnr", np.zeros((2, 2, 3)), np.zeros((2, 3, 3)))
+
+
+def test_msssim_gradient_is_finite_where_a_term_is_clipped_to_zero(photo):
+  x = tf.constant(photo[None, :176, :176], tf.float32)
+  y = tf.Variable(255.0 - x)  # anti-correlated: every contrast term < 0
+  with tf.GradientTape() as tape:
+    score = fullref.msssim(x, y)
+  gradient = tape.gradient(score, y)
+  assert float(score[0]) == 0.0
+  assert bool(tf.reduce_all(tf.math.is_finite(gradient)))

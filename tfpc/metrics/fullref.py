@@ -129,5 +129,10 @@ def msssim(x, y):
     similarity, cs = _ssim_terms(x, y, FILTER_SIZE, FILTER_SIGMA)
     terms.append(tf.nn.relu(cs))
   terms[-1] = tf.nn.relu(similarity)
-  values = tf.reduce_prod(tf.stack(terms, -1) ** weights, axis=-1)
+  terms = tf.stack(terms, -1)
+  # 0 ** w (w < 1) has an infinite derivative, which makes the gradient NaN:
+  # zero terms (clipped by the ReLU) pass no gradient instead.
+  positive = terms > 0
+  powers = tf.where(positive, tf.where(positive, terms, 1.0) ** weights, 0.0)
+  values = tf.reduce_prod(powers, axis=-1)
   return tf.reduce_mean(values, axis=-1)
