@@ -4,7 +4,8 @@
 #   bash scripts/proxiqa_protocol.sh ARCH "LMBDA:START ..." "OBJECTIVE[:WEIGHT] ..."
 #   bash scripts/proxiqa_protocol.sh bls2017 "0.0035:bls2017-mse" "vmafp ssimp:30"
 #
-# For each LMBDA, every objective in OBJECTIVES (vmafp, ssimp, msssimp; WEIGHT,
+# For each LMBDA, every objective in OBJECTIVES (METRICp: vmafp, ssimp,
+# msssimp, msssim_dbp, ...; WEIGHT,
 # default $PROXY_WEIGHT or the recipe's 10, is its --proxy_weight) and an
 # MSE control start from the same model START (an exported model name or
 # path) and train the same steps (configs/proxiqa_finetune.flags; extra flags
@@ -20,7 +21,6 @@ arch=$1; points=$2; objectives=${3:-vmafp}
 bin=.venv/bin
 root=${RUNS:-runs/protocol}
 default_weight=${PROXY_WEIGHT:-10}
-declare -A metric=([vmafp]=vmaf [ssimp]=ssim [msssimp]=msssim)
 
 name_of() {  # ARCH-OBJ[-lLMBDA]
   if [ "$2" = "${NAME_LMBDA:-0.0035}" ]; then echo "$arch-$1"
@@ -36,10 +36,11 @@ for point in $points; do
     extra=()
     if [ "$objective" != mse ]; then
       dir=$dir-w$weight
-      proxy=runs/proxies/${metric[$objective]}
+      metric=${objective%p}  # vmafp -> vmaf, msssim_dbp -> msssim_db
+      proxy=runs/proxies/$metric
       if [ ! -f "$proxy/pretrain.json" ]; then
         $bin/tfpc_pretrain_proxy --images=../shared/data/train-photos \
-            --metric="${metric[$objective]}" --codec_model=bls2017-mse \
+            --metric="$metric" --codec_model=bls2017-mse \
             --output_dir="$proxy"
       fi
       extra=(--proxy_init="$proxy" --proxy_weight="$weight")
@@ -50,7 +51,7 @@ for point in $points; do
     if [ "${EXPORT:-1}" = 1 ] && [ ! -f "$dir/exported" ]; then
       steps=$(python3 -c "import json;print(json.load(open('$dir/recipe.json'))['total_steps'])")
       what=$([ "$objective" = mse ] && echo "MSE control" ||
-             echo "ProxIQA ${metric[$objective]} (proxy weight $weight)")
+             echo "ProxIQA $metric (proxy weight $weight)")
       $bin/tfpc_export --train_dir="$dir" --name="$(name_of "$objective" "$lmbda")" \
           --form=codec --description="$arch, 64 filters, $what, lambda=$lmbda: \
 $start fine-tuned $steps steps (scripts/proxiqa_protocol.sh, configs/proxiqa_finetune.flags)" \

@@ -75,6 +75,13 @@ register(Metric("psnr_y", fullref.psnr_y, True, True, "PSNR-Y (dB)"))
 register(Metric("ssim", fullref.ssim, True, True, "SSIM", (0.0, 100.0)))
 register(Metric("msssim", fullref.msssim, True, True, "MS-SSIM",
                 (0.0, 100.0)))
+# In dB, -10 log10(1 - score), 0-20 dB over useful rates: on the proxy scale
+# (x 5) a coded patch's score spreads over 50-100 where 100 x SSIM crowds
+# into 90-99.
+register(Metric("ssim_db", fullref.ssim_db, True, True, "SSIM in dB",
+                (0.0, 5.0)))
+register(Metric("msssim_db", fullref.msssim_db, True, True, "MS-SSIM in dB",
+                (0.0, 5.0)))
 register(Metric("vmaf", vmaf_tf, False, True, "VMAF", (0.0, 1.0), vmaf))
 # VMAF NEG (no enhancement gain) discounts what sharpening adds to VMAF.
 register(Metric("vmaf_neg", functools.partial(vmaf_tf, model="vmaf_v0.6.1neg"),

@@ -136,3 +136,20 @@ def msssim(x, y):
   powers = tf.where(positive, tf.where(positive, terms, 1.0) ** weights, 0.0)
   values = tf.reduce_prod(powers, axis=-1)
   return tf.reduce_mean(values, axis=-1)
+
+
+def decibels(similarity):
+  """A similarity in [0, 1] as -10 log10(1 - similarity) (MS-SSIM in dB, as
+  learned-compression papers plot it): spreads the crowded high end."""
+  return -10.0 * tf.math.log(tf.maximum(1.0 - similarity, 1e-10)) / tf.math.log(
+      10.0)
+
+
+def ssim_db(x, y):
+  """SSIM in dB per image ([N])."""
+  return decibels(ssim(x, y))
+
+
+def msssim_db(x, y):
+  """MS-SSIM in dB per image ([N])."""
+  return decibels(msssim(x, y))
