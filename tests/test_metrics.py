@@ -73,3 +73,15 @@ def test_msssim_gradient_is_finite_where_a_term_is_clipped_to_zero(photo):
   gradient = tape.gradient(score, y)
   assert float(score[0]) == 0.0
   assert bool(tf.reduce_all(tf.math.is_finite(gradient)))
+
+
+def test_similarities_in_decibels(photo):
+  x = photo[:128, :128]
+  y = np.clip(x + np.random.default_rng(0).normal(0, 8, x.shape), 0, 255)
+  for name in ("ssim", "msssim"):
+    score = metrics.compute(name, x, y)
+    assert metrics.compute(f"{name}_db", x, y) == pytest.approx(
+        -10 * np.log10(1 - score), rel=1e-4)
+    assert metrics.compute(f"{name}_db", x, x) > 60  # float32 1 - score
+    assert f"{name}_db" in metrics.proxy_metrics()
+  assert metrics.get("msssim_db").proxy_label == "5 x MS-SSIM in dB"
