@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Equal-budget ProxIQA protocol (docs/proxiqa.md), resumable: rerun to continue.
 #
-#   bash scripts/proxiqa_protocol.sh ARCH "LMBDA:START ..." "OBJECTIVE[:WEIGHT] ..."
-#   bash scripts/proxiqa_protocol.sh bls2017 "0.0035:bls2017-mse" "vmafp ssimp:30"
+#   bash scripts/proxiqa_protocol.sh ARCH "LMBDA:START ..." "OBJECTIVE[:WEIGHT[:NAME]] ..."
+#   bash scripts/proxiqa_protocol.sh bls2017 "0.0035:bls2017-mse" "vmafp msssim_dbp:3:msssimp"
 #
 # For each LMBDA, every objective in OBJECTIVES (METRICp: vmafp, ssimp,
-# msssimp, msssim_dbp, ...; WEIGHT,
-# default $PROXY_WEIGHT or the recipe's 10, is its --proxy_weight) and an
-# MSE control start from the same model START (an exported model name or
-# path) and train the same steps (configs/proxiqa_finetune.flags; extra flags
-# in FLAGS="..." apply to every run, e.g. --total_steps or a GPU-scale
-# --flagfile). Each run is exported (codec form) as ARCH-OBJ-l<LMBDA>, the
-# control as the next version of ARCH-mse-l<LMBDA>; NAME_LMBDA (0.0035)
-# drops the suffix (ARCH-mse is the shipped default). EXPORT=0 skips export.
+# msssim_dbp, ...; WEIGHT, default $PROXY_WEIGHT or the recipe's 10, is its
+# --proxy_weight) and an MSE control start from the same model START (an
+# exported model name or path) and train the same steps
+# (configs/proxiqa_finetune.flags; extra flags in FLAGS="..." apply to every
+# run, e.g. --total_steps or a GPU-scale --flagfile). Each run is exported
+# (codec form, next free version) as ARCH-NAME-l<LMBDA> (NAME: default
+# OBJECTIVE), the control as the next version of ARCH-mse-l<LMBDA>;
+# NAME_LMBDA (0.0035) drops the suffix (ARCH-mse is the shipped default).
+# EXPORT=0 skips export.
 # Proxies are pre-trained once per metric into runs/proxies/<metric>.
 # Run folders are tagged with the proxy weight: runs/protocol/ARCH-OBJ-lL-wW.
 set -euo pipefail
@@ -30,8 +31,8 @@ name_of() {  # ARCH-OBJ[-lLMBDA]
 for point in $points; do
   lmbda=${point%%:*}; start=${point#*:}
   for item in mse $objectives; do
-    objective=${item%%:*}; weight=$default_weight
-    [ "$item" = "$objective" ] || weight=${item#*:}
+    IFS=: read -r objective weight family <<< "$item"
+    weight=${weight:-$default_weight}; family=${family:-$objective}
     dir=$root/$arch-$objective-l$lmbda
     extra=()
     if [ "$objective" != mse ]; then
@@ -52,7 +53,7 @@ for point in $points; do
       steps=$(python3 -c "import json;print(json.load(open('$dir/recipe.json'))['total_steps'])")
       what=$([ "$objective" = mse ] && echo "MSE control" ||
              echo "ProxIQA $metric (proxy weight $weight)")
-      $bin/tfpc_export --train_dir="$dir" --name="$(name_of "$objective" "$lmbda")" \
+      $bin/tfpc_export --train_dir="$dir" --name="$(name_of "$family" "$lmbda")" \
           --form=codec --description="$arch, 64 filters, $what, lambda=$lmbda: \
 $start fine-tuned $steps steps (scripts/proxiqa_protocol.sh, configs/proxiqa_finetune.flags)" \
           | tee "$dir/exported"
