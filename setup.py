@@ -38,6 +38,6 @@ setuptools.setup(
         "constriction>=0.4",
     ],
     extras_require={
-        "test": ["pytest", "hypothesis"],
+        "test": ["pytest", "pytest-xdist", "hypothesis"],
     },
 )

@@ -4,4 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export TF_CPP_MIN_LOG_LEVEL=3
-exec .venv/bin/python -m pytest -q tests "$@"
+# Two workers (pytest-xdist), a test file per worker so that module fixtures
+# are built once: 8.4 against about 14 minutes serial on 2 cores
+# (docs/speed.md). TFPC_TEST_WORKERS=0 runs serially.
+workers=${TFPC_TEST_WORKERS:-2}
+parallel=()
+[ "$workers" = 0 ] || parallel=(-n "$workers" --dist loadfile)
+exec .venv/bin/python -m pytest -q "${parallel[@]}" tests "$@"
