@@ -5,8 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export TF_CPP_MIN_LOG_LEVEL=3
 # Two workers (pytest-xdist), a test file per worker so that module fixtures
-# are built once: 8.4 against about 14 minutes serial on 2 cores
-# (docs/speed.md). TFPC_TEST_WORKERS=0 runs serially.
+# are built once. TFPC_TEST_WORKERS=0 runs serially. Times on 2 cores in
+# docs/speed.md.
 workers=${TFPC_TEST_WORKERS:-2}
 parallel=()
 [ "$workers" = 0 ] || parallel=(-n "$workers" --dist loadfile)
