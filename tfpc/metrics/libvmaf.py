@@ -91,8 +91,8 @@ def vmaf(reference, distorted, model="vmaf_v0.6.1", matrix="bt601",
     features: also return libvmaf's elementary features per image.
     ffmpeg_threads: threads of ffmpeg's filter graph (the YUV conversion),
       or None for ffmpeg's default (one per core). 1 saves starting a
-      thread pool, about a third of a call on training batches
-      (docs/speed.md); scores do not depend on it.
+      thread pool, 10-30% of a call on training batches (docs/speed.md);
+      scores do not depend on it.
 
   Returns:
     float64 scores [N] (a float for one image); with `features`, a tuple
