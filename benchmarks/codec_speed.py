@@ -7,7 +7,7 @@ In one process, on the same weights (BLS2017: the shipped `bls2017-mse`
 model when --num_filters=64, else untrained; BMSHJ2018: untrained), times the
 codec's `compress`/`decompress` functions (range coding included, model
 loading and tracing excluded) traced two ways: through the Keras layers (the
-coding path before `inference.freeze`) and through `codec.inference`. Calls
+coding path before `inference.fast_path`) and through `codec.inference`. Calls
 alternate between the two paths image by image, `--rounds` times; each
 figure is the mean over images of the median over rounds. Also reports
 whether both paths write the same bytes, the largest reconstruction

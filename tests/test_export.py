@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_compression as tfc
 
 from tfpc import bitstream
 from tfpc import codecs
@@ -73,3 +74,26 @@ def test_keras_reload_codes_the_same_bytes(tiny_model_root, tiny_models):
   data = tiny_models["bmshj2018"].encode(image)
   assert list(strings.numpy()) == bitstream.unpack(data).strings
   assert list(shape.numpy()) == [70, 90]
+
+
+def test_codec_form_stores_each_weight_once(tiny_model_root):
+  """No weight is also baked into the graphs as a constant, and Keras' layer
+  traces are left out: the file is about the variables."""
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  path = zoo.resolve("tiny-bmshj2018", tiny_model_root)
+  saved = saved_model_pb2.SavedModel()
+  with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+    saved.ParseFromString(f.read())
+  graph = saved.meta_graphs[0].graph_def
+  # Captured tensors are constants of the outer graph, others of functions.
+  nodes = [*graph.node, *(node for function in graph.library.function
+                          for node in function.node_def)]
+  largest_constant = max(
+      len(node.attr["value"].tensor.tensor_content) // 4 for node in nodes
+      if node.op == "Const" and node.attr["value"].tensor.dtype == 1)  # float
+  codec = zoo.load_keras(path)
+  kernels = [layer.kernel.shape.num_elements() for layer in codec.submodules
+             if isinstance(layer, tfc.SignalConv2D)]
+  assert kernels and largest_constant < min(kernels)
+  names = [f.signature.name for f in graph.library.function]
+  assert not [n for n in names if "layer_call" in n or "wrapped_model" in n]

@@ -89,7 +89,7 @@ class CodecModel:
     self.model_id = bytes.fromhex(self.metadata["model_id"])
     # Exports older than the coding/weights split hold only `model_id`.
     weights_id = self.metadata.get("weights_id", self.metadata["model_id"])
-    if layout.model_id(self._module.variables).hex() != weights_id:
+    if layout.model_id(layout.saved_variables(self._module)).hex() != weights_id:
       raise errors.ModelError(
           f"{path}: weights do not match the weights id in its metadata")
     self.num_strings = self.metadata["num_strings"]

@@ -7,8 +7,8 @@ cropping back, rate in bits per pixel, the training call, the coding path
 split at the range coder, and the `compress`/`decompress` tf.functions with
 fixed input signatures (made by `prepare_for_coding`). A new codec is a
 registered subclass whose constructor builds the three parts. The coding path
-runs the two main transforms through `self.inference` (weights computed once,
-see `inference.freeze`); training runs the Keras layers.
+runs the two main transforms through `self.inference` (`inference.fast_path`:
+up-sampling without transposed convolutions); training runs the Keras layers.
 """
 
 import functools
@@ -133,10 +133,10 @@ class LearnedCodec(tf.keras.Model):
     the current weights, and the `compress`/`decompress` tf.functions that
     use them."""
     self.coding_models.update(self.entropy_models(compression=True))
-    # Plain functions (Keras does not track them): SavedModels hold the
-    # constants their traces capture.
-    analysis = inference.freeze(self.analysis_transform)
-    synthesis = inference.freeze(self.synthesis_transform)
+    # Plain functions (Keras does not track them) that read the layers'
+    # variables.
+    analysis = inference.fast_path(self.analysis_transform)
+    synthesis = inference.fast_path(self.synthesis_transform)
     if self.coding_halo is not None:
       stride, halo = self.transform_stride, self.coding_halo
       channels = self.analysis_transform(tf.zeros((1, stride, stride, 3)))

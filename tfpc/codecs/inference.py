@@ -1,18 +1,20 @@
-"""Inference versions of the Keras transforms, with their weights computed once.
+"""Fast inference versions of the Keras transforms.
 
-On every call, tfc's `SignalConv2D` recomputes its kernel from its RDFT
-parameterisation and `GDN` its beta and gamma, and up-sampling convolutions run
-as transposed convolutions, which TF is slow at on CPUs. `freeze` turns a
-transform into a function that computes the same values from constants taken
-from the layers once: correlations and GDN run the same TF ops as the layers
-(same results, bit for bit), and a stride-s up-sampling convolution runs as
+tfc's up-sampling `SignalConv2D`s run as transposed convolutions, which TF is
+slow at on CPUs. `fast_path` turns a transform into a function that computes
+the same values: correlations and GDN run the same TF ops as the layers (same
+results, bit for bit), and a stride-s up-sampling convolution runs as
 correlations of the low-resolution input, one per output phase with only the
 kernel taps that phase uses (or one for all phases when they have few output
-channels), interleaved by depth-to-space (same results up to float
-rounding). Layers it does not know are called as they are.
+channels), interleaved by depth-to-space (same results up to float rounding).
+Layers it does not know are called as they are.
 
-Training keeps the Keras layers; a frozen function does not follow later
-changes to the weights.
+The functions read the layers' variables on every call, so they follow the
+weights and a SavedModel stores each weight once. A kernel kept as tfc's RDFT
+parameters is computed from them by one matrix product (the inverse DFT is
+linear) instead of tfc's batched `irfft2d`, which costs about 7 ms per 64x64
+layer on a CPU; the phase kernels are gathered from it. Kernels thus equal
+tfc's up to float rounding. Training keeps the Keras layers.
 """
 
 import numpy as np
@@ -20,10 +22,10 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 
 
-def freeze(layer):
+def fast_path(layer):
   """`layer` (a Keras layer or `Sequential`) as an inference function of x."""
   if isinstance(layer, tf.keras.Sequential):
-    steps = [freeze(sublayer) for sublayer in layer.layers]
+    steps = [fast_path(sublayer) for sublayer in layer.layers]
 
     def apply(x):
       for step in steps:
@@ -53,7 +55,7 @@ def _plain(layer):
 def _activation(layer):
   activation = layer.activation
   if isinstance(activation, tf.keras.layers.Layer):
-    return freeze(activation)
+    return fast_path(activation)
   return activation or (lambda x: x)
 
 
@@ -65,39 +67,70 @@ _MIN_CHANNELS_PER_PHASE = 16
 
 
 def _signal_conv(layer):
-  """A frozen SignalConv2D: correlations, bias and activation."""
-  kernel = layer.kernel.numpy()  # [kh, kw, in, out]
+  """A SignalConv2D as correlations, bias and activation."""
   stride = layer.strides_up[0]
-  corr = layer.corr
-  if not corr and stride == 1:
-    kernel, corr = kernel[::-1, ::-1], True  # as tfc does
-  if corr and stride > 1:
-    kernel, corr = kernel[::-1, ::-1], False  # as tfc does
+  # Correlating with a kernel flipped in space is convolving (as tfc does).
+  corr = stride == 1
+  flip = layer.corr == (stride > 1)
+  kh, kw = layer.kernel_support
   if corr:
-    pads = [(k // 2, k // 2) for k in layer.kernel_support]
-    convs = [(kernel, pads)]
+    pads = [[(0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)]]
+    taps = None
   else:
-    rows, cols = (_phase_taps(size, stride) for size in kernel.shape[:2])
+    rows, cols = _phase_taps(kh, stride), _phase_taps(kw, stride)
     if layer.filters < _MIN_CHANNELS_PER_PHASE:
-      convs = [_phase_kernel(kernel, rows, cols)]
+      phases = [_phase_indices(rows, cols, kw)]
     else:
-      convs = [_phase_kernel(kernel, [r], [c]) for r in rows for c in cols]
-  convs = [(tf.constant(k), [(0, 0), *pads, (0, 0)]) for k, pads in convs]
+      phases = [_phase_indices([r], [c], kw) for r in rows for c in cols]
+    taps = [indices for indices, _ in phases]
+    pads = [[(0, 0), *p, (0, 0)] for _, p in phases]
   strides = layer.strides_down if corr else 1
-  bias = tf.constant(layer.bias) if layer.use_bias else None
   activation = _activation(layer)
 
+  kernel_of = _kernel_function(layer)
+
   def apply(x):
+    kernel = kernel_of()  # [kh, kw, in, out]
+    if flip:
+      kernel = kernel[::-1, ::-1]
+    kernels = [kernel] if taps is None else [
+        _gather_phases(kernel, indices) for indices in taps]
     outputs = [tf.nn.conv2d(x, k, strides=strides, padding=p)
-               for k, p in convs]
+               for k, p in zip(kernels, pads)]
     x = outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=-1)
     if not corr:
       x = tf.nn.depth_to_space(x, stride)
-    if bias is not None:
-      x = tf.nn.bias_add(x, bias)
+    if layer.use_bias:
+      x = tf.nn.bias_add(x, layer.bias)
     return activation(x)
 
   return apply
+
+
+def _kernel_function(layer):
+  """A function computing the layer's kernel [kh, kw, in, out]."""
+  parameter = layer.kernel_parameter
+  if not (isinstance(parameter, tfc.RDFTParameter) and
+          parameter.shape.rank == 4 and parameter.dtype == tf.float32):
+    return lambda: layer.kernel
+  # The kernel as a linear function of the real and imaginary parts, each
+  # [in, out, kh, kw // 2 + 1]: its value on every unit vector.
+  kh, kw = parameter.shape[:2]
+  units = tf.eye(kh * (kw // 2 + 1), dtype=tf.float32)
+  units = tf.reshape(units, (-1, kh, kw // 2 + 1))
+  norm = tf.constant(kh * kw, tf.complex64) ** .5
+  basis = [tf.reshape(tf.signal.irfft2d(tf.complex(*parts) * norm, (kh, kw)),
+                      (-1, kh, kw))
+           for parts in ((units, 0 * units), (0 * units, units))]
+  real_basis, imag_basis = (tf.constant(b.numpy()) for b in basis)
+
+  def kernel():
+    return (tf.einsum("ioab,abxy->xyio", parameter.real,
+                      tf.reshape(real_basis, (kh, kw // 2 + 1, kh, kw))) +
+            tf.einsum("ioab,abxy->xyio", parameter.imag,
+                      tf.reshape(imag_basis, (kh, kw // 2 + 1, kh, kw))))
+
+  return kernel
 
 
 def _phase_taps(size, stride):
@@ -116,34 +149,48 @@ def _phase_taps(size, stride):
           for p in range(stride)]
 
 
-def _phase_kernel(kernel, row_phases, col_phases):
-  """One correlation computing the given phases of an up-sampling
-  convolution: its kernel (output channels in depth-to-space order, zeros
-  where a phase has no tap) and its padding."""
+def _phase_indices(row_phases, col_phases, kernel_width):
+  """Where the kernel of one correlation computing the given phases of an
+  up-sampling convolution takes its taps, and its padding.
+
+  Returns the tap index (row * kernel_width + column; -1: no tap, a zero) of
+  every [row offset, column offset, row phase, column phase] of the
+  correlation's kernel, whose output channels are in depth-to-space order.
+  """
   row_offsets = sorted(set().union(*row_phases))
   col_offsets = sorted(set().union(*col_phases))
-  channels_in, channels_out = kernel.shape[2:]
-  phases = np.zeros((len(row_offsets), len(col_offsets), channels_in,
-                     len(row_phases), len(col_phases), channels_out),
-                    kernel.dtype)
+  indices = np.full((len(row_offsets), len(col_offsets), len(row_phases),
+                     len(col_phases)), -1, np.int32)
   for i, a in enumerate(row_offsets):
     for j, b in enumerate(col_offsets):
       for p, row_taps in enumerate(row_phases):
         for q, col_taps in enumerate(col_phases):
           if a in row_taps and b in col_taps:
-            phases[i, j, :, p, q, :] = kernel[row_taps[a], col_taps[b]]
+            indices[i, j, p, q] = row_taps[a] * kernel_width + col_taps[b]
   pads = [(-row_offsets[0], row_offsets[-1]),
           (-col_offsets[0], col_offsets[-1])]
-  return phases.reshape(*phases.shape[:3], -1), pads
+  return indices, pads
+
+
+def _gather_phases(kernel, indices):
+  """The phase correlation's kernel [rows, cols, in, phases * out] made of
+  `kernel`'s taps at `indices` (see `_phase_indices`)."""
+  kh, kw, channels_in, channels_out = kernel.shape
+  taps = tf.reshape(kernel, (kh * kw, channels_in, channels_out))
+  taps = tf.concat([taps, tf.zeros_like(taps[:1])], axis=0)
+  indices = np.where(indices < 0, kh * kw, indices)  # the appended zero tap
+  phases = tf.gather(taps, indices)  # [I, J, P, Q, in, out]
+  rows, cols = indices.shape[:2]
+  phases = tf.transpose(phases, (0, 1, 4, 2, 3, 5))
+  return tf.reshape(phases, (rows, cols, channels_in, -1))
 
 
 def _gdn(layer):
-  """A frozen GDN/IGDN with fixed alpha and epsilon (the ops of tfc's GDN)."""
-  beta = tf.constant(layer.beta)
-  gamma = tf.constant(layer.gamma)[None, None]
+  """A GDN/IGDN with fixed alpha and epsilon (the ops of tfc's GDN)."""
   alpha, epsilon = float(layer.alpha), float(layer.epsilon)
 
   def apply(x):
+    beta, gamma = layer.beta, layer.gamma[None, None]
     if layer.rectify:
       x = tf.nn.relu(x)
     pool = abs(x) if alpha == 1 else tf.math.square(x) if alpha == 2 else (

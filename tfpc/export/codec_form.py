@@ -80,7 +80,7 @@ def export_codec(codec, base_dir, name, version=None, overwrite=False,
   functions = signatures(codec, bytes.fromhex(info["model_id"]))
 
   def save(path):
-    tf.saved_model.save(codec, path, signatures={
-        key: f.get_concrete_function() for key, f in functions.items()})
+    layout.save(codec, path, {key: f.get_concrete_function()
+                              for key, f in functions.items()})
 
   return layout.publish(save, info, base_dir, version, overwrite)

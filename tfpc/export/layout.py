@@ -17,6 +17,10 @@ import json
 import os
 import shutil
 
+# Keras 2.14's switch for its layer-call traces (not public API).
+from keras.src.saving.legacy.saved_model import utils as keras_saving
+import tensorflow as tf
+
 from tfpc import errors
 
 METADATA_PATH = os.path.join("assets.extra", "tfpc.json")
@@ -51,6 +55,21 @@ def decoder_id(codec):
 def weights_id(codec):
   """8-byte id of all the codec's variables."""
   return model_id(codec.variables)
+
+
+def save(obj, path, signatures):
+  """`tf.saved_model.save` without Keras' traces of every layer's call: the
+  signatures and tf.functions are what the model serves, and `zoo.load_keras`
+  rebuilds Keras codecs from their config (the traces were 40% of a BLS
+  model's files)."""
+  with keras_saving.keras_option_scope(save_traces=False):
+    tf.saved_model.save(obj, path, signatures=signatures)
+
+
+def saved_variables(loaded):
+  """Every variable of a loaded SavedModel (for its weights id)."""
+  return [x for x in tf.train.TrackableView(loaded).descendants()
+          if isinstance(x, tf.Variable)]
 
 
 def versions(model_dir):

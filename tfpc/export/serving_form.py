@@ -111,7 +111,7 @@ def export_serving(codec, base_dir, name, version=None, overwrite=False,
   def save(path):
     functions = {key: getattr(module, key).get_concrete_function()
                  for key in SIGNATURES}
-    tf.saved_model.save(module, path, signatures={
-        "serving_default": functions["reconstruct"], **functions})
+    layout.save(module, path, {"serving_default": functions["reconstruct"],
+                               **functions})
 
   return layout.publish(save, info, base_dir, version, overwrite)
