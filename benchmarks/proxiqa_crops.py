@@ -25,8 +25,8 @@ from tfpc.evaluation import conventional
 from tfpc.evaluation import suite
 
 flags.DEFINE_string("image", "kodim23", "Kodak image name (or a path).")
-flags.DEFINE_string("mse_model", "bls2017-mse-l0.0016", "MSE model.")
-flags.DEFINE_string("vmafp_model", "bls2017-vmafp-l0.0016", "VMAF_p model.")
+flags.DEFINE_string("mse_model", "bls2017-mse-l0.0008", "MSE model.")
+flags.DEFINE_string("vmafp_model", "bls2017-vmafp-l0.0008", "VMAF_p model.")
 flags.DEFINE_list("crop", ["120", "230", "256"], "Crop top, left and side.")
 flags.DEFINE_string("output", "docs/proxiqa/fig5_crops.png", "PNG to write.")
 FLAGS = flags.FLAGS
