@@ -14,7 +14,8 @@
 # OBJECTIVE), the control as the next version of ARCH-mse-l<LMBDA>;
 # NAME_LMBDA (0.0035) drops the suffix (ARCH-mse is the shipped default).
 # EXPORT=0 skips export.
-# Proxies are pre-trained once per metric into runs/proxies/<metric>.
+# Proxies are pre-trained once per metric into $PROXIES/<metric> (default
+# runs/proxies).
 # Run folders are tagged with the proxy weight: runs/protocol/ARCH-OBJ-lL-wW.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +39,7 @@ for point in $points; do
     if [ "$objective" != mse ]; then
       dir=$dir-w$weight
       metric=${objective%p}  # vmafp -> vmaf, msssim_dbp -> msssim_db
-      proxy=runs/proxies/$metric
+      proxy=${PROXIES:-runs/proxies}/$metric
       if [ ! -f "$proxy/pretrain.json" ]; then
         $bin/tfpc_pretrain_proxy --images=../shared/data/train-photos \
             --metric="$metric" --codec_model=bls2017-mse \
