@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """ProxIQA Fig. 5 analogue: crops of one Kodak image at about the same rate.
 
-The lowest-rate BLS-MSE and BLS-VMAF_p models, and JPEG2000 and HEVC at the
-setting whose rate is closest to the MSE model's, each with bpp (real file
-size), VMAF and PSNR of the whole image under its crop.
+Learned models (default: the lowest-rate BLS-MSE and BLS-VMAF_p) and
+conventional codecs (default: JPEG2000 and HEVC) at the setting whose rate is
+closest to the first model's, each with bpp (real file size), VMAF, PSNR and
+SSIM of the whole image under its crop.
 
   .venv/bin/python benchmarks/proxiqa_crops.py --output=docs/proxiqa/fig5_crops.png
 """
@@ -25,8 +26,10 @@ from tfpc.evaluation import conventional
 from tfpc.evaluation import suite
 
 flags.DEFINE_string("image", "kodim23", "Kodak image name (or a path).")
-flags.DEFINE_string("mse_model", "bls2017-mse-l0.0008", "MSE model.")
-flags.DEFINE_string("vmafp_model", "bls2017-vmafp-l0.0008", "VMAF_p model.")
+flags.DEFINE_list("models", ["bls2017-mse-l0.0008", "bls2017-vmafp-l0.0008"],
+                  "Learned models, in panel order.")
+flags.DEFINE_list("codecs", ["jpeg2000", "hevc444"],
+                  "Conventional codecs, at the first model's rate.")
 flags.DEFINE_list("crop", ["120", "230", "256"], "Crop top, left and side.")
 flags.DEFINE_string("output", "docs/proxiqa/fig5_crops.png", "PNG to write.")
 FLAGS = flags.FLAGS
@@ -57,9 +60,8 @@ def main(argv):
   path = FLAGS.image if os.path.exists(FLAGS.image) else os.path.join(
       suite.KODAK, FLAGS.image + ".png")
   pixels = image_lib.read_image(path).pixels
-  panels = [learned(FLAGS.mse_model, pixels), learned(FLAGS.vmafp_model,
-                                                      pixels)]
-  for name in ("jpeg2000", "hevc444"):
+  panels = [learned(spec, pixels) for spec in FLAGS.models]
+  for name in FLAGS.codecs:
     panels.append(closest_setting(conventional.CODECS[name], pixels,
                                   panels[0][0]))
   top, left, side = (int(v) for v in FLAGS.crop)
@@ -72,8 +74,9 @@ def main(argv):
     ax.set_title(label, fontsize=9)
     ax.set_xlabel(f"{bpp:.3f} bpp, VMAF "
                   f"{metrics.compute('vmaf', pixels, decoded):.1f}, "
-                  f"{metrics.compute('psnr', pixels, decoded):.2f} dB",
-                  fontsize=9)
+                  f"{metrics.compute('psnr', pixels, decoded):.2f} dB, SSIM "
+                  f"{metrics.compute('ssim', pixels, decoded):.3f}",
+                  fontsize=8)
   for ax in axes:
     ax.set_xticks([])
     ax.set_yticks([])
