@@ -79,9 +79,9 @@ def _signal_conv(layer):
   else:
     rows, cols = _phase_taps(kh, stride), _phase_taps(kw, stride)
     if layer.filters < _MIN_CHANNELS_PER_PHASE:
-      phases = [_phase_indices(rows, cols, kw)]
+      phases = [_phase_indices(rows, cols, (kh, kw))]
     else:
-      phases = [_phase_indices([r], [c], kw) for r in rows for c in cols]
+      phases = [_phase_indices([r], [c], (kh, kw)) for r in rows for c in cols]
     taps = [indices for indices, _ in phases]
     pads = [[(0, 0), *p, (0, 0)] for _, p in phases]
   strides = layer.strides_down if corr else 1
@@ -114,21 +114,19 @@ def _kernel_function(layer):
           parameter.shape.rank == 4 and parameter.dtype == tf.float32):
     return lambda: layer.kernel
   # The kernel as a linear function of the real and imaginary parts, each
-  # [in, out, kh, kw // 2 + 1]: its value on every unit vector.
+  # [in, out, kh, kw // 2 + 1]: its values on the unit vectors.
   kh, kw = parameter.shape[:2]
-  units = tf.eye(kh * (kw // 2 + 1), dtype=tf.float32)
-  units = tf.reshape(units, (-1, kh, kw // 2 + 1))
-  norm = tf.constant(kh * kw, tf.complex64) ** .5
-  basis = [tf.reshape(tf.signal.irfft2d(tf.complex(*parts) * norm, (kh, kw)),
-                      (-1, kh, kw))
-           for parts in ((units, 0 * units), (0 * units, units))]
-  real_basis, imag_basis = (tf.constant(b.numpy()) for b in basis)
+  width = kw // 2 + 1
+  units = tf.reshape(tf.eye(kh * width), (-1, kh, width))
+  norm = tf.cast(kh * kw, tf.complex64) ** .5
+  real_basis, imag_basis = (
+      tf.reshape(tf.signal.irfft2d(tf.complex(real, imag) * norm, (kh, kw)),
+                 (kh, width, kh, kw)).numpy()
+      for real, imag in ((units, 0 * units), (0 * units, units)))
 
   def kernel():
-    return (tf.einsum("ioab,abxy->xyio", parameter.real,
-                      tf.reshape(real_basis, (kh, kw // 2 + 1, kh, kw))) +
-            tf.einsum("ioab,abxy->xyio", parameter.imag,
-                      tf.reshape(imag_basis, (kh, kw // 2 + 1, kh, kw))))
+    return (tf.einsum("ioab,abxy->xyio", parameter.real, real_basis) +
+            tf.einsum("ioab,abxy->xyio", parameter.imag, imag_basis))
 
   return kernel
 
@@ -149,18 +147,20 @@ def _phase_taps(size, stride):
           for p in range(stride)]
 
 
-def _phase_indices(row_phases, col_phases, kernel_width):
+def _phase_indices(row_phases, col_phases, kernel_shape):
   """Where the kernel of one correlation computing the given phases of an
   up-sampling convolution takes its taps, and its padding.
 
-  Returns the tap index (row * kernel_width + column; -1: no tap, a zero) of
-  every [row offset, column offset, row phase, column phase] of the
-  correlation's kernel, whose output channels are in depth-to-space order.
+  Returns the tap index (row * kernel width + column; kernel height * width:
+  no tap, a zero) of every [row offset, column offset, row phase, column
+  phase] of the correlation's kernel, whose output channels are in
+  depth-to-space order.
   """
+  kernel_height, kernel_width = kernel_shape
   row_offsets = sorted(set().union(*row_phases))
   col_offsets = sorted(set().union(*col_phases))
   indices = np.full((len(row_offsets), len(col_offsets), len(row_phases),
-                     len(col_phases)), -1, np.int32)
+                     len(col_phases)), kernel_height * kernel_width, np.int32)
   for i, a in enumerate(row_offsets):
     for j, b in enumerate(col_offsets):
       for p, row_taps in enumerate(row_phases):
@@ -177,8 +177,7 @@ def _gather_phases(kernel, indices):
   `kernel`'s taps at `indices` (see `_phase_indices`)."""
   kh, kw, channels_in, channels_out = kernel.shape
   taps = tf.reshape(kernel, (kh * kw, channels_in, channels_out))
-  taps = tf.concat([taps, tf.zeros_like(taps[:1])], axis=0)
-  indices = np.where(indices < 0, kh * kw, indices)  # the appended zero tap
+  taps = tf.concat([taps, tf.zeros_like(taps[:1])], axis=0)  # index kh * kw
   phases = tf.gather(taps, indices)  # [I, J, P, Q, in, out]
   rows, cols = indices.shape[:2]
   phases = tf.transpose(phases, (0, 1, 4, 2, 3, 5))
