@@ -1,25 +1,19 @@
 #!/usr/bin/env bash
-# Exports the ProxIQA model families of saved_models/ (docs/proxiqa.md) from
-# their protocol runs (scripts/proxiqa_families.sh), codec form, replacing the
-# version given:
-#   bash scripts/proxiqa_export.sh
-# FAMILY RUN VERSION: the model bls2017-FAMILY[-lLMBDA] is the run
-# runs/protocol/ARCH-RUN-lLMBDA[-wWEIGHT] at each lambda (0.0035 drops the
-# suffix). The BLS MSE controls are version 2 of their names (version 1: the
-# common starts, not shipped).
+# Exports ProxIQA protocol runs (scripts/proxiqa_protocol.sh) as codec-form
+# models, each with a description that names its objective and start:
+#   bash scripts/proxiqa_export.sh RUN NAME      # one run, next free version
+#   bash scripts/proxiqa_export.sh               # the families of saved_models/
+# The second form replaces the version given for each family:
+# ARCH:FAMILY:OBJECTIVE[:wWEIGHT]:VERSION, the run
+# runs/protocol/ARCH-OBJECTIVE-lLMBDA[-wWEIGHT] becoming ARCH-FAMILY[-lLMBDA]
+# (0.0035 drops the suffix) at each lambda. The BLS MSE controls are version 2
+# of their names (version 1: the common starts, not shipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-lmbdas=${LMBDAS:-"0.0008 0.0035 0.018 0.1"}
-models=${MODELS:-"bls2017:mse:mse:2 bls2017:vmafp:vmafp:w10:1
-  bls2017:ssimp:ssim_dbp:w1:1 bls2017:msssimp:msssim_dbp:w3:1
-  bmshj2018:mse:mse:1 bmshj2018:vmafp:vmafp:w10:1"}
-for model in $models; do
-  IFS=: read -r arch family objective weight version <<< "$model"
-  if [ -z "$version" ]; then version=$weight; weight=""; fi
-  for lmbda in $lmbdas; do
-    run=runs/protocol/$arch-$objective-l$lmbda${weight:+-$weight}
-    name=$arch-$family$([ "$lmbda" = 0.0035 ] || echo "-l$lmbda")
-    description=$(.venv/bin/python - "$run" <<'PY'
+
+export_run() {  # RUN NAME [VERSION]
+  local description
+  description=$(.venv/bin/python - "$1" <<'PY'
 import json, os, sys
 run = sys.argv[1]
 recipe = json.load(open(os.path.join(run, "recipe.json")))
@@ -43,7 +37,20 @@ if not start.startswith("saved_models") and os.path.exists(start_info):
 print(text)
 PY
 )
-    .venv/bin/tfpc_export --train_dir="$run" --name="$name" --form=codec \
-        --version="$version" --overwrite --description="$description"
+  .venv/bin/tfpc_export --train_dir="$1" --name="$2" --form=codec \
+      ${3:+--version="$3" --overwrite} --description="$description"
+}
+
+if [ $# -ge 2 ]; then export_run "$@"; exit; fi
+lmbdas=${LMBDAS:-"0.0008 0.0035 0.018 0.1"}
+models=${MODELS:-"bls2017:mse:mse:2 bls2017:vmafp:vmafp:w10:1
+  bls2017:ssimp:ssim_dbp:w1:1 bls2017:msssimp:msssim_dbp:w3:1
+  bmshj2018:mse:mse:1 bmshj2018:vmafp:vmafp:w10:1"}
+for model in $models; do
+  IFS=: read -r arch family objective weight version <<< "$model"
+  if [ -z "$version" ]; then version=$weight; weight=""; fi
+  for lmbda in $lmbdas; do
+    export_run "runs/protocol/$arch-$objective-l$lmbda${weight:+-$weight}" \
+        "$arch-$family$([ "$lmbda" = 0.0035 ] || echo "-l$lmbda")" "$version"
   done
 done

@@ -51,12 +51,7 @@ for point in $points; do
         --architecture="$arch" --objective="$objective" --lmbda="$lmbda" \
         --init_from="$start" --train_dir="$dir" "${extra[@]}" ${FLAGS:-}
     if [ "${EXPORT:-1}" = 1 ] && [ ! -f "$dir/exported" ]; then
-      steps=$(python3 -c "import json;print(json.load(open('$dir/recipe.json'))['total_steps'])")
-      what=$([ "$objective" = mse ] && echo "MSE control" ||
-             echo "ProxIQA $metric (proxy weight $weight)")
-      $bin/tfpc_export --train_dir="$dir" --name="$(name_of "$family" "$lmbda")" \
-          --form=codec --description="$arch, 64 filters, $what, lambda=$lmbda: \
-$start fine-tuned $steps steps (scripts/proxiqa_protocol.sh, configs/proxiqa_finetune.flags)" \
+      bash scripts/proxiqa_export.sh "$dir" "$(name_of "$family" "$lmbda")" \
           | tee "$dir/exported"
     fi
   done
