@@ -25,7 +25,7 @@ from tfpc import codecs
 from tfpc import data
 from tfpc import losses
 from tfpc import training
-from tfpc.training import recipe
+from tfpc.training import stages
 
 flags.DEFINE_string("trees", None, "name=path,... of tfpc source trees.")
 flags.DEFINE_string("architecture", "bls2017", "Codec.")
@@ -38,7 +38,7 @@ FLAGS = flags.FLAGS
 
 def time_loop():
   """Seconds per step of `Trainer.run` in this process's tfpc."""
-  dataset = data.patch_dataset(recipe.sample_photos(), 8, 128, 256, seed=0)
+  dataset = data.patch_dataset(stages.sample_photos(), 8, 128, 256, seed=0)
   codec = codecs.build_codec({"architecture": FLAGS.architecture,
                               "num_filters": FLAGS.num_filters})
   trainer = training.Trainer(codec, losses.RateDistortion(0.01),

@@ -5,7 +5,7 @@ context model) on lambda * MSE + bpp: from scratch, `dpc_rd` alone stalls
 (MS-SSIM terms of a bad reconstruction are clipped at 0 and pass no
 gradient; docs/dpc.md). Stage `dpc` starts from it on
 `alpha * (1 - MS-SSIM) + max(t, beta * bpp)`. LPIPS is off
-(empty `distance`): no ImageNet backbone weights exist here, and with random
+(`distance` "none"): no ImageNet backbone weights exist here, and with random
 ones the term means little; set `--config.stages.dpc.options.distance=lpips`
 where `tfpc_weights` has converted them. `sigma_schedule` (start, end, steps)
 anneals the quantizer's soft-assignment sigma linearly (default: constant
@@ -52,7 +52,7 @@ def get_config():
   config.stages.dpc = {
       "start_from": "mse", "objective": "dpc_rd",
       "options": {"alpha": 10.0, "beta": 1.0, "target_bpp": 0.1,
-                  "distance": "", "sigma_schedule": (1.0, 1.0, 1)},
+                  "distance": "none", "sigma_schedule": (1.0, 1.0, 1)},
       "networks": {"codec": {}},
       "total_steps": 600, "learning_rate": 1e-4, "final_learning_rate": 1e-4,
       "log_every": 100, "checkpoint_every": 200}

@@ -33,9 +33,9 @@ _DECODER_AND_DISCRIMINATOR = {"codec": {"modules": ("synthesis_transform",)},
                               "discriminator": {}}
 
 
-def _base(reconstruction, lmbda):
-  return {"objective": "eic_base",
-          "options": {"lmbda": lmbda, "reconstruction": reconstruction},
+def _base(**options):
+  """An end-to-end base stage: `lmbda` (MSE) or `msssim_weight`."""
+  return {"objective": "eic_base", "options": options,
           "total_steps": 1000, "learning_rate": 1e-3,
           "final_learning_rate": 1e-4, "final_steps": 200, "log_every": 50,
           "checkpoint_every": 250}
@@ -61,10 +61,10 @@ def get_config():
   config.data = {"batch_size": 8, "patch_size": 64, "crop_size": 128,
                  "seed": 0}
   config.stages = ml_collections.ConfigDict()
-  config.stages.base = _base("mse", 650.0)  # rd's lmbda 0.01 x 255^2
+  config.stages.base = _base(lmbda=0.01)
   config.stages.structure = _perceptual("base", "structure")
   config.stages.no_perc = _perceptual("base", "structure", perc_weight=0.0)
   config.stages.no_adv = _perceptual("base", "structure", adv_weight=0.0)
-  config.stages.base_msssim = _base("msssim", 30.0)
+  config.stages.base_msssim = _base(msssim_weight=30.0)
   config.stages.texture = _perceptual("base_msssim", "texture")
   return config

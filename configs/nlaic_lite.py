@@ -9,15 +9,17 @@ starts from `rd` and trains the partial post-processing filter
 (`nlaic_post`, 1 - MS-SSIM of 2x2 independently coded blocks; set
 `--config.stages.post.start_from=decoder` for the fine-tuned decoder).
 
-DISTS is off by default (`distance` "none": its VGG16 backbone weights are
-not shipped, see docs/perceptual.md), so `rd` minimizes lmbda * w1 * MSE + bpp
-and the GAN stages -w2 log2 D. Without DISTS nothing but the discriminator
-would tie the stage-3 decoder to the image, so `decoder` adds
-`mse_weight` * MSE_01 (100, stage 1's w1) to eq. 6. With the weights
-installed, add `--config.stages.rd.options.distance=dists` (and the same for
-`discriminator` and `decoder`; `--config.stages.decoder.options.mse_weight=0`
-gives the paper's eq. 6). Demo size (N = M = 32, 64x64 patches), a few minutes on 2 CPU
-cores:
+`rd` uses the paper's lambda = 8 and w1 = 100 in tfpc's convention (`lmbda`
+weighs the MSE of images on [0, 255]: lambda * w1 / 255^2; `distance_weight`
+= lambda). DISTS is off by default (`distance` "none": its VGG16 backbone
+weights are not shipped, see docs/perceptual.md), so `rd` minimizes lmbda *
+MSE + bpp and the GAN stages -w2 log2 D. Without DISTS nothing but the
+discriminator would tie the stage-3 decoder to the image, so `decoder` adds
+lmbda * MSE (100 / 255^2: stage 1's w1 on [0, 1] images) to eq. 6. With the
+weights installed, add `--config.stages.rd.options.distance=dists` (and the
+same for `discriminator` and `decoder`;
+`--config.stages.decoder.options.lmbda=0` gives the paper's eq. 6). Demo
+size (N = M = 32, 64x64 patches), a few minutes on 2 CPU cores:
 
   tfpc_train --config=configs/nlaic_lite.py --config.images=skimage --config.train_dir=runs/nlaic_lite
 
@@ -42,7 +44,8 @@ def get_config():
   config.stages = ml_collections.ConfigDict()
   config.stages.rd = {
       "objective": "nlaic_rd",
-      "options": {"lmbda": 8.0, "w1": 100.0, "distance": "none"},
+      "options": {"lmbda": 8.0 * 100.0 / 255.0**2, "distance_weight": 8.0,
+                  "distance": "none"},
       "networks": {"codec": {}},
       "total_steps": 400, "learning_rate": 1e-3, "log_every": 20,
       "checkpoint_every": 100}
@@ -55,7 +58,7 @@ def get_config():
   config.stages.decoder = {
       "start_from": "discriminator", "objective": "nlaic_gan",
       "options": {"w2": 1.0, "distance": "none", "discriminator_filters": 16,
-                  "mse_weight": 100.0},
+                  "lmbda": 100.0 / 255.0**2},
       "networks": {"codec": {"loss": "loss",
                              "modules": ("synthesis_transform",)},
                    "discriminator": {"loss": "discriminator_loss"}},

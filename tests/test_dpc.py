@@ -274,7 +274,7 @@ def test_sigma_schedule_anneals_the_quantizer_step_by_step(tmp_path, photo):
       "architecture": "dpc", "num_filters": 8, "num_blocks": 1,
       "latent_channels": 4, "context_filters": 4})
   objective = losses.OBJECTIVES["dpc_rd"](
-      codec, alpha=1.0, beta=1.0, target_bpp=0.1, distance="",
+      codec, alpha=1.0, beta=1.0, target_bpp=0.1, distance="none",
       sigma_schedule=(1.0, 4.0, 2))
   training.Trainer(codec, objective, str(tmp_path), total_steps=3,
                    log_every=1).run(data.patch_dataset(

@@ -71,13 +71,13 @@ def test_mean_scale_codec_through_every_binary(photo, tmp_path):
 
 def test_runs_recorded_before_codec_options_still_resume(tmp_path):
   from tfpc import errors  # pylint: disable=g-import-not-at-top
-  from tfpc.training import recipe  # pylint: disable=g-import-not-at-top
+  from tfpc.training import recipe, run_folder  # pylint: disable=g-import-not-at-top
   config = recipe.TrainConfig(train_dir=str(tmp_path), images="skimage")
   recorded = dataclasses.asdict(config)
   del recorded["codec_options"]
-  with open(tmp_path / recipe.RECIPE_FILE, "w") as f:
+  with open(tmp_path / run_folder.RECIPE, "w") as f:
     json.dump(recorded, f)
-  recipe._record_recipe(config)  # pylint: disable=protected-access
+  recipe.record_recipe(config)
   config.codec_options = "num_scales=32"
   with pytest.raises(errors.ConfigError, match="codec_options"):
-    recipe._record_recipe(config)  # pylint: disable=protected-access
+    recipe.record_recipe(config)

@@ -121,13 +121,17 @@ def test_stage_one_objective_weighs_mse_on_unit_range_and_dists(
   x = tf.constant(photo[None, 100:164, 150:214], tf.float32)
   outputs = {"x_hat": x + 10.0, "bpp": tf.constant(0.5)}
   assert set(losses.OBJECTIVES) >= {"nlaic_rd", "nlaic_gan"}
-  mse_only = losses.OBJECTIVES["nlaic_rd"](None, lmbda=2.0, distance="none")
+  # The paper's lambda = 2, w1 = 100 in tfpc's convention (MSE on [0, 255]).
+  lmbda = 2.0 * 100 / 255.0**2
+  mse_only = losses.OBJECTIVES["nlaic_rd"](None, lmbda=lmbda,
+                                           distance_weight=2.0,
+                                           distance="none")
   terms = mse_only(x, outputs)
-  # MSE on [0, 1]: 100 / 255^2.
   assert float(terms["loss"]) == pytest.approx(
       2.0 * 100 * 100 / 255.0**2 + 0.5, rel=1e-5)
   assert "dists" not in terms
-  full = losses.OBJECTIVES["nlaic_rd"](None, lmbda=2.0,
+  full = losses.OBJECTIVES["nlaic_rd"](None, lmbda=lmbda,
+                                       distance_weight=2.0,
                                        weights_dir=random_backbones)
   dists = float(perceptual.build("dists", random_backbones)(
       (x, tf.minimum(outputs["x_hat"], 255.0)))[0])

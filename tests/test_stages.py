@@ -12,6 +12,7 @@ from conftest import REPO, run_cli
 from tfpc import errors
 from tfpc import losses
 from tfpc.training import loop
+from tfpc.training import run_folder
 from tfpc.training import stages
 
 TINY_CODEC = {"architecture": "mbt2018-mean", "num_filters": 8,
@@ -19,7 +20,7 @@ TINY_CODEC = {"architecture": "mbt2018-mean", "num_filters": 8,
 SMALL_DATA = {"batch_size": 1, "patch_size": 64, "crop_size": 64, "seed": 0}
 
 
-class _Critic:
+class _Critic(losses.Objective):
   """An objective with an auxiliary network, as a discriminator would be."""
 
   def __init__(self, codec):
@@ -31,7 +32,7 @@ class _Critic:
     self.critic.build((None, None, None, 3))
     self.auxiliary = {"critic": ("critic_loss", self.critic)}
 
-  def __call__(self, x, outputs):
+  def __call__(self, x, outputs, step=None):
     fake = tf.reduce_mean(self.critic(tf.stop_gradient(outputs["x_hat"])))
     real = tf.reduce_mean(self.critic(x))
     generated = tf.reduce_mean(self.critic(outputs["x_hat"]))
@@ -91,9 +92,9 @@ def test_stages_run_parents_first_and_train_only_their_networks(staged_run):
   train_dir, results = staged_run
   assert list(results) == ["base", "critic", "decoder"]
   assert [results[n]["step"] for n in results] == [3, 2, 2]
-  base, _ = loop.restore_codec(str(train_dir / "base"))
-  critic_stage, _ = loop.restore_codec(str(train_dir / "critic"))
-  decoder, _ = loop.restore_codec(str(train_dir / "decoder"))
+  base, _ = run_folder.restore_codec(str(train_dir / "base"))
+  critic_stage, _ = run_folder.restore_codec(str(train_dir / "critic"))
+  decoder, _ = run_folder.restore_codec(str(train_dir / "decoder"))
   # the critic stage leaves the codec as the base stage left it
   assert _same(_weights(critic_stage), _weights(base))
   # the decoder stage changes the synthesis transform only
@@ -199,3 +200,29 @@ def test_cli_runs_a_recipe_file_and_explains_misuse(tmp_path):
   result = run_cli("tfpc_train", f"--config={config}")
   assert result.returncode == 2
   assert "train_dir is required" in result.stderr
+
+
+def test_every_path_trains_with_the_papers_weight_decay(tmp_path,
+                                                        monkeypatch):
+  """Stages and flat runs share one table of defaults: AdamW's decoupled
+  weight decay 0.01 unless a recipe says otherwise (staged runs had 0)."""
+  from tfpc.training import recipe as flat  # pylint: disable=g-import-not-at-top
+  trainers = []
+
+  def record_trainer(self, dataset):
+    del dataset
+    trainers.append(self)
+    self._restore().close()  # pylint: disable=protected-access
+    self.step.assign(self.total_steps)
+    self.save()
+    return {"step": self.total_steps}
+
+  monkeypatch.setattr(loop.Trainer, "run", record_trainer)
+  stages.train(recipe(tmp_path / "staged", base={"weight_decay": 0.005}))
+  flat.train(flat.TrainConfig(train_dir=str(tmp_path / "flat"),
+                              images="skimage", num_filters=4,
+                              patch_size=64, crop_size=64))
+  decays = [{name: float(optimizer.weight_decay) for name, optimizer
+             in trainer.optimizers.items()} for trainer in trainers]
+  assert decays == [{"codec": 0.005}, {"critic": 0.01}, {"codec": 0.01},
+                    {"codec": 0.01}]

@@ -4,16 +4,17 @@ plus a rate clipped at a target, as Mentzer et al. 2018."""
 import tensorflow as tf
 
 from tfpc.losses import rd
-from tfpc.losses import register_objective
+from tfpc.losses.objective import Objective
+from tfpc.losses.objective import register_objective
 from tfpc.metrics import fullref
 from tfpc.metrics import perceptual
 
 
-class DeepPerceptualRate:
+class DeepPerceptualRate(Objective):
   """L = alpha * (DPL + (1 - MS-SSIM)) + max(t, beta * bpp).
 
   DPL is the batch mean of LPIPS (`distance`, weighted equally with the
-  MS-SSIM term as DPC's lambda = 1); an empty `distance` drops it (MS-SSIM
+  MS-SSIM term as DPC's lambda = 1); `distance` "none" drops it (MS-SSIM
   only, e.g. without ImageNet backbone weights). Reconstructions are clipped
   to [0, 255]. The clipped rate stops pushing once beta * bpp is below t.
 
@@ -27,7 +28,7 @@ class DeepPerceptualRate:
     self.alpha, self.beta, self.target_bpp = alpha, beta, target_bpp
     self.distance = distance
     # Built now, outside any tf.function.
-    self.model = distance and perceptual.build(distance, weights_dir)
+    self.model = perceptual.build_optional(distance, weights_dir)
     self.quantizer, self.sigma_schedule = quantizer, tuple(sigma_schedule)
 
   def __call__(self, x, outputs, step=None):
@@ -40,7 +41,7 @@ class DeepPerceptualRate:
     x_hat = tf.clip_by_value(outputs["x_hat"], 0.0, 255.0)
     terms["msssim"] = tf.reduce_mean(fullref.msssim(x, x_hat))
     distortion = 1.0 - terms["msssim"]
-    if self.model:
+    if self.model is not None:
       terms[self.distance] = tf.reduce_mean(self.model((x, x_hat)))
       distortion += terms[self.distance]
     rate = tf.maximum(self.target_bpp, self.beta * terms["bpp"])

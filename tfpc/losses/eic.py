@@ -1,7 +1,8 @@
 """EIC-E2E-P objectives (Lee et al. 2020): the base codec's rate-distortion
 loss, and the perceptual fine-tuning of its decoder.
 
-`eic_base`: L = lmbda * L_rec + bpp, trained end to end.
+`eic_base`: L = lmbda * MSE + bpp (MSE on [0, 255], as `rd`) or
+msssim_weight * (1 - MS-SSIM) + bpp, trained end to end.
 
 `eic_perceptual` (eq. 1, 2), for a stage that trains only the codec's
 `synthesis_transform` (decoder and GRDN) and the discriminator:
@@ -41,7 +42,8 @@ import tensorflow as tf
 from tfpc import weights as weights_lib
 from tfpc.codecs import base
 from tfpc.losses import rd
-from tfpc.losses import register_objective
+from tfpc.losses.objective import Objective
+from tfpc.losses.objective import register_objective
 from tfpc.losses.perceptual import vgg19_feature_distance
 from tfpc.metrics import fullref
 from tfpc.metrics import perceptual
@@ -100,16 +102,21 @@ def vgg19_conv5_4_distance(source):
   return lambda x, x_hat: model((x, x_hat))
 
 
-class EICBaseObjective:
-  """L = lmbda * L_rec + bpp (for MSE, `lmbda` is 255^2 x `rd`'s lmbda)."""
+class EICBaseObjective(Objective):
+  """L = lmbda * MSE + bpp (MSE on [0, 255], as `rd`; structure-oriented)
+  or msssim_weight * (1 - MS-SSIM) + bpp (texture-oriented): give one."""
 
-  def __init__(self, lmbda, reconstruction="mse"):
-    self.lmbda = lmbda
-    self.reconstruction = _check_reconstruction(reconstruction)
+  def __init__(self, lmbda=None, msssim_weight=None):
+    if (lmbda is None) == (msssim_weight is None):
+      raise ValueError("give exactly one of lmbda (MSE on [0, 255]) and "
+                       "msssim_weight")
+    self.reconstruction = "msssim" if lmbda is None else "mse"
+    # L_rec of "mse" is the MSE of images on [0, 1].
+    self.weight = msssim_weight if lmbda is None else lmbda * 255.0**2
 
-  def __call__(self, x, outputs):
+  def __call__(self, x, outputs, step=None):
     rec = reconstruction_loss(self.reconstruction, x, outputs["x_hat"])
-    return {"loss": self.lmbda * rec + outputs["bpp"], "rec": rec,
+    return {"loss": self.weight * rec + outputs["bpp"], "rec": rec,
             **rd.rate_distortion_terms(x, outputs)}
 
 
@@ -156,7 +163,7 @@ def relativistic_losses(real_logits, fake_logits):
           (bce(ones, real) + bce(zeros, fake)) / 2)
 
 
-class EICPerceptualObjective:
+class EICPerceptualObjective(Objective):
   """L_G and L_D of eq. 1 and 2 (module docstring) for `codec`'s decoder.
 
   Attributes:
@@ -191,7 +198,7 @@ class EICPerceptualObjective:
             self.discriminator.has_base.read_value, self._take_base)
     return self.discriminator.base_synthesis(tf.stop_gradient(y_hat))
 
-  def __call__(self, x, outputs):
+  def __call__(self, x, outputs, step=None):
     x_hat = outputs["x_hat"]
     x_base = self.base_reconstruction(outputs["y_hat"])
     rec = reconstruction_loss(self.reconstruction, x, x_hat)
@@ -209,10 +216,10 @@ class EICPerceptualObjective:
 
 
 @register_objective("eic_base")
-def eic_base(codec, lmbda, reconstruction="mse"):
+def eic_base(codec, lmbda=None, msssim_weight=None):
   """The base codec's objective (`EICBaseObjective`)."""
   del codec  # trains end to end on the codec's own outputs
-  return EICBaseObjective(lmbda, reconstruction)
+  return EICBaseObjective(lmbda, msssim_weight)
 
 
 @register_objective("eic_perceptual")

@@ -1,15 +1,16 @@
 """The three training stages of NLAIC-lite (Wang, Chen, Ma, CVPR-W 2021).
 
-Stage 1, `nlaic_rd` (eq. 1-4): L = lmbda * (w1 * MSE + DISTS) + bpp, with
-the MSE of images on [0, 1], so that w1 = 100 makes the two distortions
-comparable (MSE ~1e-3, DISTS ~0.1-0.3 at useful rates). bpp is r(y) + r(z)
-per pixel.
+Stage 1, `nlaic_rd` (eq. 1-4): the paper's L = lambda * (w1 * MSE_01 +
+DISTS) + bpp, written in tfpc's convention as L = lmbda * MSE +
+distance_weight * DISTS + bpp with MSE on [0, 255] (lmbda = lambda * w1 /
+255^2, distance_weight = lambda; the paper's w1 = 100 makes the two
+distortions comparable). bpp is r(y) + r(z) per pixel.
 
 Stages 2 and 3, `nlaic_gan`: a conditional discriminator D(x, y_hat) (the
 image and its quantized latents, Fig. 2(b)) learns eq. 5,
   L_D = -E[log2(1 - D(x_hat, y_hat))] - E[log2 D(x, y_hat)],
 and the main decoder eq. 6,
-  L_Dd = -w2 * E[log2 D(x_hat, y_hat)] + DISTS(x, x_hat).
+  L_Dd = -w2 * E[log2 D(x_hat, y_hat)] + DISTS(x, x_hat) [+ lmbda * MSE].
 Stage 2 trains D alone (networks {"discriminator": {"loss":
 "discriminator_loss"}}); stage 3 the codec's `synthesis_transform` on `loss`
 and D on `discriminator_loss`: D keeps learning while the decoder learns to
@@ -19,9 +20,9 @@ The paper trains the decoder "just like the generator of a GAN" and does not
 say D is frozen. Encoder and entropy models stay frozen, so stage-3 models
 decode stage-1 files.
 
-The GAN objective runs the codec in inference mode on each batch: the
-decoder learns on the rounded latents it will decode, not the noisy ones of
-training mode (the Trainer's own forward pass is not used).
+The GAN objective asks the trainer for the codec's inference-mode outputs
+(`forward = "inference"`): the decoder learns on the rounded latents it will
+decode, not the noisy ones of training mode.
 
 The partial post-processing network (`tfpc.blocks.PostFilter`) trains with
 `nlaic_post` as the paper's section 3.1: each patch is cut into 2x2 blocks
@@ -39,16 +40,11 @@ import math
 import tensorflow as tf
 
 from tfpc import blocks
-from tfpc.losses import register_objective
 from tfpc.losses import rd
+from tfpc.losses.objective import Objective
+from tfpc.losses.objective import register_objective
 from tfpc.metrics import fullref
 from tfpc.metrics import perceptual
-
-
-def _distance_model(distance, weights_dir):
-  """The perceptual distance network, or None for "none"."""
-  return None if distance == "none" else perceptual.build(distance,
-                                                          weights_dir)
 
 
 def _distance(model, x, x_hat):
@@ -59,18 +55,19 @@ def _distance(model, x, x_hat):
   return {model.name: tf.reduce_mean(model((x, x_hat)))}
 
 
-class NLAICRateDistortion:
-  """Eq. 1-4: lmbda * (w1 * MSE_01 + DISTS) + bpp (stage 1)."""
+class NLAICRateDistortion(Objective):
+  """Eq. 1-4: lmbda * MSE + distance_weight * DISTS + bpp (stage 1)."""
 
-  def __init__(self, lmbda, w1=100.0, distance="dists", weights_dir=None):
-    self.lmbda, self.w1 = lmbda, w1
-    self.model = _distance_model(distance, weights_dir)
+  def __init__(self, lmbda, distance_weight, distance="dists",
+               weights_dir=None):
+    self.lmbda, self.distance_weight = lmbda, distance_weight
+    self.model = perceptual.build_optional(distance, weights_dir)
 
-  def __call__(self, x, outputs):
+  def __call__(self, x, outputs, step=None):
     terms = rd.rate_distortion_terms(x, outputs)
     distance = _distance(self.model, x, outputs["x_hat"])
-    loss = self.lmbda * (self.w1 * terms["mse"] / 255.0**2 +
-                         sum(distance.values())) + terms["bpp"]
+    loss = (self.lmbda * terms["mse"] +
+            self.distance_weight * sum(distance.values()) + terms["bpp"])
     return {"loss": loss, **terms, **distance}
 
 
@@ -111,23 +108,23 @@ def _minus_log2(logits, real):
       labels, logits)) / math.log(2.0)
 
 
-class NLAICAdversarial:
+class NLAICAdversarial(Objective):
   """Eq. 5 (`discriminator_loss`) and eq. 6 (`loss`; stages 2 and 3).
 
-  `loss` = w2 * -E[log2 D(x_hat, y_hat)] + DISTS + mse_weight * MSE_01.
+  `loss` = w2 * -E[log2 D(x_hat, y_hat)] + DISTS + lmbda * MSE (on
+  [0, 255]).
   """
 
-  def __init__(self, codec, discriminator, w2=1.0, mse_weight=0.0,
-               distance="dists", weights_dir=None):
-    self.codec = codec
+  forward = "inference"
+
+  def __init__(self, discriminator, w2=1.0, lmbda=0.0, distance="dists",
+               weights_dir=None):
     self.discriminator = discriminator
-    self.w2, self.mse_weight = w2, mse_weight
-    self.model = _distance_model(distance, weights_dir)
+    self.w2, self.lmbda = w2, lmbda
+    self.model = perceptual.build_optional(distance, weights_dir)
     self.auxiliary = {"discriminator": ("discriminator_loss", discriminator)}
 
-  def __call__(self, x, outputs):
-    del outputs  # training-mode latents are noisy; see the module docstring
-    outputs = self.codec(x, training=False)
+  def __call__(self, x, outputs, step=None):
     terms = rd.rate_distortion_terms(x, outputs)
     y_hat = tf.stop_gradient(outputs["y_hat"])
     x_hat = outputs["x_hat"]
@@ -137,14 +134,16 @@ class NLAICAdversarial:
     adversarial = _minus_log2(self.discriminator((x_hat, y_hat)), True)
     distance = _distance(self.model, x, x_hat)
     loss = (self.w2 * adversarial + sum(distance.values()) +
-            self.mse_weight * terms["mse"] / 255.0**2)
+            self.lmbda * terms["mse"])
     return {"loss": loss, "discriminator_loss": discriminator_loss,
             "adversarial_loss": adversarial, **distance, **terms}
 
 
-class PartialPostProcessing:
+class PartialPostProcessing(Objective):
   """`post_loss` = 1 - MS-SSIM of 2x2 independently coded blocks, spliced and
   partially post-processed by `post_filter` (seam strips of `width`)."""
+
+  forward = None  # the blocks are coded here
 
   def __init__(self, codec, post_filter, width=blocks.DEFAULT_WIDTH,
                sigma=None):
@@ -153,8 +152,7 @@ class PartialPostProcessing:
     self.width, self.sigma = width, sigma
     self.auxiliary = {"post_filter": ("post_loss", post_filter)}
 
-  def __call__(self, x, outputs):
-    del outputs  # the blocks are coded here
+  def __call__(self, x, outputs, step=None):
     height, width = x.shape[1] // 2, x.shape[2] // 2
     rows = tf.split(x, 2, axis=1)
     quadrants = tf.concat([q for row in rows for q in tf.split(row, 2, 2)], 0)
@@ -173,17 +171,18 @@ class PartialPostProcessing:
 
 
 @register_objective("nlaic_rd")
-def nlaic_rd(codec, lmbda, w1=100.0, distance="dists", weights_dir=None):
+def nlaic_rd(codec, lmbda, distance_weight, distance="dists",
+             weights_dir=None):
   del codec
-  return NLAICRateDistortion(lmbda, w1, distance, weights_dir)
+  return NLAICRateDistortion(lmbda, distance_weight, distance, weights_dir)
 
 
 @register_objective("nlaic_gan")
-def nlaic_gan(codec, w2=1.0, mse_weight=0.0, distance="dists",
+def nlaic_gan(codec, w2=1.0, lmbda=0.0, distance="dists",
               discriminator_filters=64, weights_dir=None):
   latent_channels = codec.latent_codec.symbols[0].channels
-  return NLAICAdversarial(codec, ConditionalDiscriminator(
-      latent_channels, discriminator_filters), w2, mse_weight, distance,
+  return NLAICAdversarial(ConditionalDiscriminator(
+      latent_channels, discriminator_filters), w2, lmbda, distance,
                           weights_dir)
 
 

@@ -7,6 +7,7 @@ conv5_4 features), differentiable, on images in [0, 255].
 import tensorflow as tf
 
 from tfpc.losses import rd
+from tfpc.losses.objective import Objective
 from tfpc.metrics import perceptual
 
 
@@ -19,7 +20,7 @@ def vgg19_feature_distance(x, x_hat, layer="relu5_4"):
   return perceptual.distance(f"vgg19_{layer}", x, x_hat)
 
 
-class PerceptualRateDistortion:
+class PerceptualRateDistortion(Objective):
   """L = lmbda * 255^2 * [weight * D + (1 - weight) * MSE] + bpp.
 
   D is the batch mean of `distance` (one of `perceptual.DISTANCES`) between
@@ -36,7 +37,7 @@ class PerceptualRateDistortion:
     self.lmbda = lmbda
     self.weight = weight
 
-  def __call__(self, x, outputs):
+  def __call__(self, x, outputs, step=None):
     terms = rd.rate_distortion_terms(x, outputs)
     x_hat = tf.clip_by_value(outputs["x_hat"], 0.0, 255.0)
     distance = tf.reduce_mean(self.model((x, x_hat)))

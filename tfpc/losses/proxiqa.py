@@ -24,6 +24,7 @@ converts an alpha for a declared scale (100.3 for L_d on [0, 1], 0.0015 on
 (proxy_weight = 1). docs/proxiqa.md measures the choices.
 """
 
+import functools
 import json
 import os
 
@@ -34,6 +35,10 @@ import tensorflow as tf
 from tfpc import errors
 from tfpc import metrics
 from tfpc.losses import rd
+from tfpc.losses.objective import Objective
+from tfpc.losses.objective import register_objective
+
+PROXY_MODES = ("alternating", "pretrained_fixed")
 
 PROXY_CONFIG = "proxy.json"
 PROXY_WEIGHTS = "proxy.weights.h5"
@@ -128,7 +133,7 @@ def load_proxy(directory, metric=None, patch_size=None):
   return proxy
 
 
-class ProxIQA:
+class ProxIQA(Objective):
   """Eq. 6-8 of ProxIQA as an objective for `training.Trainer`.
 
   Args:
@@ -144,6 +149,8 @@ class ProxIQA:
     true_metric: callable (x, x_hat) -> true scores [N] on the 0-100 scale,
       without gradient; default: `true_scores` of the proxy's metric.
   """
+
+  summary = Objective.summary + ("metric_true_mean", "metric_proxy_mean")
 
   def __init__(self, proxy, lmbda, proxy_weight=10.0, m_max=100.0,
                train_proxy=True, true_metric=None, gap_threshold=10.0,
@@ -181,7 +188,7 @@ class ProxIQA:
     record.update(proxy_gap=gap, proxy_gap_mean=self._gap_mean,
                   proxy_exploited=exploited)
 
-  def __call__(self, x, outputs):
+  def __call__(self, x, outputs, step=None):
     terms = rd.rate_distortion_terms(x, outputs)
     x_hat = tf.clip_by_value(outputs["x_hat"], 0.0, 255.0)
     proxy = self.proxy((x, x_hat))
@@ -195,3 +202,32 @@ class ProxIQA:
             "metric_true_std": tf.math.reduce_std(true),
             "metric_proxy_mean": tf.reduce_mean(proxy),
             "metric_proxy_std": tf.math.reduce_std(proxy)}
+
+
+def proxy_metric(objective):
+  """The metric of a ProxIQA objective name ("vmafp" -> "vmaf"), else None."""
+  metric = objective[:-1] if objective.endswith("p") else None
+  return metric if metric in metrics.proxy_metrics() else None
+
+
+def proxiqa(codec, metric, lmbda, patch_size, proxy_weight=10.0, alpha=None,
+            alpha_distortion_range=1.0, m_max=100.0, proxy_mode="alternating",
+            proxy_init=""):
+  """`ProxIQA` of `metric` with a new proxy for `patch_size` patches, or the
+  one saved in `proxy_init`; `alpha` (the paper's) replaces `proxy_weight`;
+  proxy_mode "pretrained_fixed" keeps the proxy frozen (needs proxy_init)."""
+  del codec  # trains on the codec's own outputs
+  if proxy_mode not in PROXY_MODES:
+    raise ValueError(f"proxy_mode must be one of {PROXY_MODES}")
+  if proxy_mode == "pretrained_fixed" and not proxy_init:
+    raise ValueError("proxy_mode=pretrained_fixed needs proxy_init")
+  if alpha is not None:
+    proxy_weight = proxy_weight_from_alpha(alpha, alpha_distortion_range)
+  proxy = (load_proxy(proxy_init, metric, patch_size) if proxy_init else
+           ProxyIQANet(metric, patch_size))
+  return ProxIQA(proxy, lmbda, proxy_weight, m_max,
+                 train_proxy=proxy_mode == "alternating")
+
+
+for _metric in metrics.proxy_metrics():
+  register_objective(f"{_metric}p")(functools.partial(proxiqa, metric=_metric))

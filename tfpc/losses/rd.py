@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from tfpc.losses.objective import Objective
 from tfpc.metrics.fullref import psnr_from_mse
 
 
@@ -16,12 +17,13 @@ def rate_distortion_terms(x, outputs):
   return {"bpp": outputs["bpp"], "mse": mse, "psnr": psnr_from_mse(mse)}
 
 
-class RateDistortion:
-  """L = lambda * MSE + bpp, with MSE on [0, 255] (eq. 3-5 of ProxIQA)."""
+class RateDistortion(Objective):
+  """L = lmbda * MSE + bpp, with MSE on [0, 255] (eq. 3-5 of ProxIQA): the
+  convention of every objective's `lmbda`."""
 
   def __init__(self, lmbda):
     self.lmbda = lmbda
 
-  def __call__(self, x, outputs):
+  def __call__(self, x, outputs, step=None):
     terms = rate_distortion_terms(x, outputs)
     return {"loss": self.lmbda * terms["mse"] + terms["bpp"], **terms}

@@ -35,6 +35,7 @@ from tfpc import weights
 
 METRICS = ("lpips", "lpips_vgg", "dists")
 DISTANCES = METRICS + ("vgg19_conv5_4", "vgg19_relu5_4")
+NO_DISTANCE = "none"  # the option value of objectives without one
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LPIPS_SHIFT = (-0.030, -0.088, -0.188)
@@ -295,6 +296,11 @@ def build(name, weights_dir=None):
   if name.startswith("vgg19_") and name in DISTANCES:
     return VGG19FeatureDistance(name[len("vgg19_"):], weights_dir)
   raise ValueError(f"unknown distance {name!r}; known: {DISTANCES}")
+
+
+def build_optional(name, weights_dir=None):
+  """`build(name)`, or None for "none" (no perceptual distance)."""
+  return None if name == NO_DISTANCE else build(name, weights_dir)
 
 
 _MODELS = {}

@@ -1,4 +1,4 @@
 """Training loops: custom tf.function steps, checkpoints, resume, logging."""
 
-from tfpc.training.loop import (Network, Trainer, TrainingDivergedError,
-                                restore_codec)
+from tfpc.training.loop import Network, Trainer, TrainingDivergedError
+from tfpc.training.run_folder import restore_codec

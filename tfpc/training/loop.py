@@ -1,18 +1,11 @@
 """A resumable training loop around one custom `tf.function` step.
 
-A run owns a `train_dir` holding:
-  ckpt-*             tf.train checkpoints (networks, optimizers, step counter)
-  metrics.jsonl      one JSON line per logged step, flushed as it is written
-  tensorboard/       TensorBoard events
-  config.json        the codec config, so the run can be exported later
-
-Killed at any moment and restarted with the same arguments, a run continues
+A run owns a `train_dir` (`run_folder` knows its files). Killed at any moment and restarted with the same arguments, a run continues
 from its last checkpoint with the same step counter; log lines written after
 that checkpoint are dropped so that the log and the weights agree.
 """
 
 import dataclasses
-import inspect
 import json
 import os
 import signal
@@ -25,6 +18,14 @@ from absl import logging
 from tqdm import tqdm
 
 from tfpc import errors
+from tfpc.training import run_folder
+
+# The one table of schedule and optimizer defaults (the paper's AdamW weight
+# decay): the Trainer's, a staged recipe's stages' and tfpc_train's flags'.
+SCHEDULE_DEFAULTS = {"total_steps": 1000, "learning_rate": 1e-4,
+                     "final_learning_rate": 1e-5, "final_steps": 0,
+                     "weight_decay": 0.01, "log_every": 100,
+                     "checkpoint_every": 1000, "max_nonfinite_steps": 20}
 
 
 class TrainingDivergedError(errors.TfpcError):
@@ -65,13 +66,13 @@ class Network:
 class Trainer:
   """Trains `codec` on `objective` from an infinite `dataset` of batches.
 
-  Each step is one `tf.function`: a single forward pass under one tape, then
-  one update per `Network`: by default the codec on `objective`'s `loss`,
-  and each network in `objective.auxiliary` on its own loss; `networks`
+  Each step is one `tf.function`: a single forward pass of the codec (as
+  `objective.forward` asks) and the objective under one tape, then one
+  update per `Network`: by default the codec on `objective`'s `loss`, and
+  each network in `objective.auxiliary` on its own loss; `networks`
   replaces them (name -> `Network`: a part of the codec, another schedule,
   an update ratio, or only some of the networks). The step counter counts
-  the updates of the first network. An objective whose `__call__` takes
-  `step` receives the step counter. Gradients are averaged over the replicas
+  the updates of the first network; the objective receives it. Gradients are averaged over the replicas
   of `strategy` (default: no distribution; build the codec and the
   objective's networks under `strategy.scope()`). A network's update is
   skipped, and reported, when its loss or gradients are not finite.
@@ -79,41 +80,40 @@ class Trainer:
   Every network follows the codec's learning-rate schedule (`learning_rate`,
   then `final_learning_rate` for the last `final_steps`) unless its
   `Network.learning_rate` or `learning_rates` (by name) gives it its own.
-  After each log record is made, `objective.on_log(record)` (if defined) may
-  add to it. Checkpoints hold the codec and every auxiliary network, trained
+  After each log record is made, `objective.on_log(record)` may add to it. Checkpoints hold the codec and every auxiliary network, trained
   or not.
   """
 
   def __init__(self, codec, objective, train_dir, strategy=None,
-               learning_rate=1e-4, final_learning_rate=1e-5, final_steps=0,
-               learning_rates=None, networks=None,
-               total_steps=1000, weight_decay=0.0, log_every=10,
-               checkpoint_every=200, max_nonfinite_steps=20):
+               networks=None, learning_rates=None, **schedule):
+    unknown = set(schedule) - set(SCHEDULE_DEFAULTS)
+    if unknown:
+      raise TypeError(f"Trainer: unknown settings {sorted(unknown)}")
+    schedule = {**SCHEDULE_DEFAULTS, **schedule}
+    total_steps, final_steps = schedule["total_steps"], schedule["final_steps"]
     self.codec = codec
     self.objective = objective
     self.train_dir = train_dir
     self.strategy = strategy or tf.distribute.get_strategy()
     self.total_steps = total_steps
-    self.log_every = log_every
-    self.checkpoint_every = checkpoint_every
-    self.max_nonfinite_steps = max_nonfinite_steps
+    self.log_every = schedule["log_every"]
+    self.checkpoint_every = schedule["checkpoint_every"]
+    self.max_nonfinite_steps = schedule["max_nonfinite_steps"]
     self.networks = networks or {
         name: Network(loss, model) for name, (loss, model) in
-        {"codec": ("loss", codec),
-         **getattr(objective, "auxiliary", {})}.items()}
+        {"codec": ("loss", codec), **objective.auxiliary}.items()}
     self._lead = next(iter(self.networks))
-    self._objective_takes_step = "step" in inspect.signature(
-        objective.__call__).parameters
     self.schedule = tf.keras.optimizers.schedules.PiecewiseConstantDecay(
         [max(total_steps - final_steps, 0)],
-        [learning_rate, final_learning_rate])
+        [schedule["learning_rate"], schedule["final_learning_rate"]])
     self.optimizers = {}
     with self.strategy.scope():
       for name, network in self.networks.items():
         rate = network.learning_rate or (learning_rates or {}).get(
             name, self.schedule)
         self.optimizers[name] = tf.keras.optimizers.AdamW(
-            learning_rate=rate, weight_decay=weight_decay, beta_1=0.9,
+            learning_rate=rate, weight_decay=schedule["weight_decay"],
+            beta_1=0.9,
             beta_2=0.999)
         self.optimizers[name].build(network.variables)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -121,7 +121,7 @@ class Trainer:
     # next stage of a recipe starts from all of them.
     models = {"codec": codec,
               **{name: model for name, (_, model) in
-                 getattr(objective, "auxiliary", {}).items()},
+                 objective.auxiliary.items()},
               **{name: network.model for name, network
                  in self.networks.items()}}
     checkpoint = tf.train.Checkpoint(
@@ -134,10 +134,11 @@ class Trainer:
     self._stop_requested = False
 
   def _replica_step(self, x):
-    step = ({"step": self.step.read_value()} if self._objective_takes_step
-            else {})
+    forward = self.objective.forward
     with tf.GradientTape(persistent=True) as tape:
-      terms = self.objective(x, self.codec(x, training=True), **step)
+      outputs = (None if forward is None else
+                 self.codec(x, training=forward == "training"))
+      terms = self.objective(x, outputs, self.step.read_value())
     grads = {}
     for name, network in self.networks.items():
       all_grads = tape.gradient(terms[network.loss], network.variables)
@@ -170,16 +171,7 @@ class Trainer:
 
   def _restore(self):
     """Resumes from the latest checkpoint of the same codec, if any."""
-    os.makedirs(self.train_dir, exist_ok=True)
-    config_path = os.path.join(self.train_dir, "config.json")
-    config = self.codec.get_config()
-    if os.path.exists(config_path):
-      with open(config_path) as f:
-        previous = json.load(f)
-      if previous != config:
-        raise errors.ModelError(
-            f"{self.train_dir} holds a run of another codec ({previous}, "
-            f"this one is {config}); use a new --train_dir")
+    run_folder.check_codec_config(self.train_dir, self.codec.get_config())
     try:
       path = self.manager.restore_or_initialize()
     except (tf.errors.OpError, ValueError, AssertionError) as e:
@@ -187,27 +179,7 @@ class Trainer:
           f"{self.train_dir}: checkpoint does not fit this run ({e})") from None
     if path:
       logging.info("resumed from %s at step %d", path, int(self.step.numpy()))
-    with open(config_path, "w") as f:
-      json.dump(config, f, indent=2)
-    return self._open_log()
-
-  def _open_log(self):
-    """Opens metrics.jsonl for appending, dropping lines past the checkpoint."""
-    path = os.path.join(self.train_dir, "metrics.jsonl")
-    kept = []
-    if os.path.exists(path):
-      with open(path) as f:
-        for line in f:
-          try:
-            record = json.loads(line)
-          except json.JSONDecodeError:
-            continue  # a line cut short by a kill
-          if record.get("step", 0) <= int(self.step.numpy()):
-            kept.append(line if line.endswith("\n") else line + "\n")
-      with open(path + ".tmp", "w") as f:
-        f.writelines(kept)
-      os.replace(path + ".tmp", path)
-    return open(path, "a", buffering=1)
+    return run_folder.open_log(self.train_dir, int(self.step.numpy()))
 
   def _request_stop(self, signum, frame):
     del frame
@@ -256,8 +228,7 @@ class Trainer:
               "steps_per_second": (step - start_step) /
                                   max(time.time() - start_time, 1e-9),
               "time": time.time()}
-    if hasattr(self.objective, "on_log"):
-      self.objective.on_log(record)
+    self.objective.on_log(record)
     return record
 
   def run(self, dataset):
@@ -271,7 +242,7 @@ class Trainer:
     """
     log = self._restore()
     writer = tf.summary.create_file_writer(
-        os.path.join(self.train_dir, "tensorboard"))
+        os.path.join(self.train_dir, run_folder.TENSORBOARD))
     previous = {s: signal.signal(s, self._request_stop)
                 for s in (signal.SIGTERM, signal.SIGINT)}
     streaks = dict.fromkeys(self.networks, 0)
@@ -311,8 +282,7 @@ class Trainer:
               if name not in ("step", "time"):
                 tf.summary.scalar(name, float(value))
           bar.set_postfix({k: f"{record[k]:.4g}" for k in
-                           ("loss", "bpp", "psnr", "metric_true_mean",
-                            "metric_proxy_mean") if k in record})
+                           self.objective.summary if k in record})
           sums, counts = {}, {}
           skipped = dict.fromkeys(self.networks, 0)
         if step % self.checkpoint_every == 0:
@@ -328,19 +298,3 @@ class Trainer:
         signal.signal(s, handler)
     return record
 
-
-def restore_codec(train_dir):
-  """The codec of a training run, with the weights of its latest checkpoint."""
-  from tfpc import codecs  # pylint: disable=g-import-not-at-top
-  try:
-    with open(os.path.join(train_dir, "config.json")) as f:
-      config = json.load(f)
-  except (OSError, json.JSONDecodeError) as e:
-    raise errors.ModelError(f"{train_dir}: not a training run ({e})") from None
-  path = tf.train.latest_checkpoint(train_dir)
-  if path is None:
-    raise errors.ModelError(f"{train_dir}: no checkpoint yet")
-  codec = codecs.build_codec(config)
-  tf.train.Checkpoint(codec=codec).read(path).expect_partial()
-  step = int(os.path.basename(path).rsplit("-", 1)[-1])
-  return codec, step

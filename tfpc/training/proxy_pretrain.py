@@ -24,7 +24,7 @@ from tfpc import errors
 from tfpc.config import setting
 from tfpc import losses
 from tfpc import metrics
-from tfpc.training import recipe
+from tfpc.training import stages
 
 DISTORTIONS = ("jpeg", "jpeg2000", "blur", "noise", "codec")
 STATS_FILE = "pretrain.json"
@@ -133,7 +133,7 @@ def pretrain(config, codec=None):
   if config.codec_model and codec is None:
     from tfpc import zoo  # pylint: disable=g-import-not-at-top
     codec = zoo.load(config.codec_model)
-  images = recipe.training_images(config.images, config.patch_size)
+  images = stages.training_images(config.images, config.patch_size)
   references, distorted, scores = distorted_pairs(
       images, config.metric, config.num_patches, config.patch_size, codec,
       config.seed)

@@ -1,35 +1,25 @@
-"""A training run described by one flat config: what `tfpc_train` runs.
+"""A training run described by one flat config: `tfpc_train`'s flags.
 
 `TrainConfig`'s fields are the binary's flags (their help texts live here, in
-the field metadata), and a recipe in configs/ is a flagfile that sets them.
+the field metadata), and a recipe in configs/ is a flagfile that sets them. A
+flat run is one stage (`stages.run_stage`) in its own folder: the codec on
+`rd` ("mse") or on ProxIQA ("<metric>p"), from the one objective registry.
 """
 
 import dataclasses
 import inspect
-import json
 import os
 
-import tensorflow as tf
-
 from tfpc import codecs
-from tfpc import data
 from tfpc import errors
 from tfpc.config import setting
 from tfpc import losses
-from tfpc import metrics
+from tfpc import zoo
 from tfpc.training import loop
-from tfpc.training import warm_start
+from tfpc.training import run_folder
+from tfpc.training import stages
 
-# Objective name -> proxy metric: mse, or "<metric>p" for each metric with a
-# proxy scale in the registry (vmafp, ssimp, msssimp, ...).
-OBJECTIVES = {"mse": None, **{f"{m}p": m for m in metrics.proxy_metrics()}}
-PROXY_MODES = ("alternating", "pretrained_fixed")
-STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
-# May change between a run and its resumption; every other field may not.
-RESUMABLE_CHANGES = ("train_dir", "images", "total_steps", "log_every",
-                     "checkpoint_every", "max_nonfinite_steps", "strategy",
-                     "cpu_devices")
-RECIPE_FILE = "recipe.json"
+SCHEDULE = loop.SCHEDULE_DEFAULTS
 
 
 @dataclasses.dataclass
@@ -63,44 +53,51 @@ class TrainConfig:
                                        "the proxy network (the authors' "
                                        "code: 1e-3).")
   m_max: float = setting(100.0, "Upper bound of the 0-100 metric score.")
-  proxy_mode: str = setting("alternating", "alternating (the paper) or "
+  proxy_mode: str = setting(losses.proxiqa.PROXY_MODES[0],
+                            "alternating (the paper) or "
                             "pretrained_fixed (a frozen proxy; Fig. 6a).")
   proxy_init: str = setting(None, "Folder of a proxy from "
                             "tfpc_pretrain_proxy to start from (required "
                             "for pretrained_fixed).")
-  learning_rate: float = setting(1e-4, "Learning rate of the codec.")
-  final_learning_rate: float = setting(1e-5, "Learning rate of the last "
+  learning_rate: float = setting(SCHEDULE["learning_rate"],
+                                 "Learning rate of the codec.")
+  final_learning_rate: float = setting(SCHEDULE["final_learning_rate"],
+                                       "Learning rate of the last "
                                        "final_steps steps.")
-  final_steps: int = setting(100_000, "Steps at final_learning_rate.")
-  total_steps: int = setting(2_100_000, "Total steps.")
-  weight_decay: float = setting(0.01, "AdamW decoupled weight decay.")
-  batch_size: int = setting(8, "Patches per (global) batch.")
-  patch_size: int = setting(128, "Training patch side.")
-  crop_size: int = setting(256, "Side of the random crop the patch is cut "
-                           "from.")
-  seed: int = setting(0, "Seed of the data pipeline and initialization.")
-  log_every: int = setting(100, "Steps per metrics.jsonl line.")
-  checkpoint_every: int = setting(1000, "Steps per checkpoint.")
-  max_nonfinite_steps: int = setting(20, "Consecutive skipped (non-finite) "
+  final_steps: int = setting(SCHEDULE["final_steps"],
+                             "Steps at final_learning_rate.")
+  total_steps: int = setting(SCHEDULE["total_steps"], "Total steps.")
+  weight_decay: float = setting(SCHEDULE["weight_decay"],
+                                "AdamW decoupled weight decay.")
+  batch_size: int = setting(stages.DATA_DEFAULTS["batch_size"],
+                            "Patches per (global) batch.")
+  patch_size: int = setting(stages.DATA_DEFAULTS["patch_size"],
+                            "Training patch side.")
+  crop_size: int = setting(stages.DATA_DEFAULTS["crop_size"],
+                           "Side of the random crop the patch is cut from.")
+  seed: int = setting(stages.DATA_DEFAULTS["seed"],
+                      "Seed of the data pipeline and initialization.")
+  log_every: int = setting(SCHEDULE["log_every"],
+                           "Steps per metrics.jsonl line.")
+  checkpoint_every: int = setting(SCHEDULE["checkpoint_every"],
+                                  "Steps per checkpoint.")
+  max_nonfinite_steps: int = setting(SCHEDULE["max_nonfinite_steps"],
+                                     "Consecutive skipped (non-finite) "
                                      "updates of one network before stopping.")
-  strategy: str = setting("default", f"Distribution: {STRATEGIES}.")
+  strategy: str = setting("default",
+                          f"Distribution: {stages.STRATEGIES}.")
   cpu_devices: int = setting(0, "Split the CPU into this many logical "
                              "devices (to run 'mirrored' without GPUs).")
   init_from: str = setting(None, "Start from the weights of an exported "
-                           "model or a training run folder: all of them for "
-                           "the same codec (to fine-tune, e.g. to another "
-                           "lmbda or objective), else each sub-network of "
-                           "the same name and shapes (e.g. BLS2017 "
-                           "transforms into BMSHJ2018). A resumed run "
-                           "continues from its own checkpoint.")
-
-  @property
-  def effective_proxy_weight(self):
-    """proxy_weight, or the one `alpha` converts to when it is given."""
-    if self.alpha is None:
-      return self.proxy_weight
-    return losses.proxy_weight_from_alpha(self.alpha,
-                                          self.alpha_distortion_range)
+                           "model or a training run folder: every layer of "
+                           "the same name and shapes (all of them for the "
+                           "same codec: to fine-tune, e.g. to another lmbda "
+                           "or objective; shared layers across "
+                           "architectures, e.g. BLS2017 transforms into "
+                           "BMSHJ2018). A resumed run continues from its own "
+                           "checkpoint.")
+  init_strict: bool = setting(False, "Fail unless init_from copies every "
+                              "variable of the codec.")
 
   def check(self):
     """Raises ConfigError for settings that cannot work together."""
@@ -109,21 +106,44 @@ class TrainConfig:
       problems.append("train_dir is required")
     if not self.images:
       problems.append("images is required")
-    if self.objective not in OBJECTIVES:
-      problems.append(f"objective must be one of {sorted(OBJECTIVES)}")
-    if self.proxy_mode not in PROXY_MODES:
-      problems.append(f"proxy_mode must be one of {PROXY_MODES}")
+    if self.objective != "mse" and not losses.proxy_metric(self.objective):
+      problems.append(f"objective must be mse or one of "
+                      f"{sorted(n for n in losses.OBJECTIVES if losses.proxy_metric(n))}")
+    if self.proxy_mode not in losses.proxiqa.PROXY_MODES:
+      problems.append(f"proxy_mode must be one of "
+                      f"{losses.proxiqa.PROXY_MODES}")
     if (self.objective != "mse" and self.proxy_mode == "pretrained_fixed"
         and not self.proxy_init):
       problems.append("proxy_mode=pretrained_fixed needs proxy_init")
-    if self.strategy not in STRATEGIES:
-      problems.append(f"strategy must be one of {STRATEGIES}")
+    if self.strategy not in stages.STRATEGIES:
+      problems.append(f"strategy must be one of {stages.STRATEGIES}")
     if self.alpha is not None and not 0.0 <= self.alpha < 1.0:
       problems.append("alpha must be in [0, 1)")
     if self.patch_size > self.crop_size:
       problems.append("patch_size must not exceed crop_size")
     if problems:
       raise errors.ConfigError("; ".join(problems))
+
+  def stage(self):
+    """The one stage this run is (`stages.STAGE_DEFAULTS` form)."""
+    options, networks = {"lmbda": self.lmbda}, {}
+    objective = "rd" if self.objective == "mse" else self.objective
+    if self.objective != "mse":
+      options.update(patch_size=self.patch_size,
+                     proxy_weight=self.proxy_weight, alpha=self.alpha,
+                     alpha_distortion_range=self.alpha_distortion_range,
+                     m_max=self.m_max, proxy_mode=self.proxy_mode,
+                     proxy_init=self.proxy_init or "")
+      if self.proxy_mode == "alternating":
+        networks = {"codec": {}, "proxy": {
+            "learning_rate": self.proxy_learning_rate}}
+    return {**stages.STAGE_DEFAULTS, "objective": objective,
+            "options": options, "networks": networks,
+            "strict_start": self.init_strict,
+            **{key: getattr(self, key) for key in SCHEDULE}}
+
+  def data(self):
+    return {key: getattr(self, key) for key in stages.DATA_DEFAULTS}
 
 
 def codec_config(config):
@@ -147,125 +167,77 @@ def codec_config(config):
   return result
 
 
-def sample_photos():
-  """scikit-image's bundled colour photos (no download needed)."""
-  from skimage import data as samples  # pylint: disable=g-import-not-at-top
-  return [samples.astronaut(), samples.coffee(), samples.chelsea(),
-          samples.rocket(), samples.hubble_deep_field(),
-          samples.immunohistochemistry()]
-
-
-def training_images(source, min_side):
-  """uint8 images of a folder, glob or 'skimage'; skips are logged."""
-  if source == "skimage":
-    return sample_photos()
-  images, _ = data.load_images(data.list_images(source), min_side)
-  return images
-
-
-def make_strategy(name, cpu_devices=0):
-  """The tf.distribute strategy `name`, optionally over logical CPUs."""
-  if cpu_devices:
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
-  if name == "default":
-    return tf.distribute.get_strategy()
-  if name == "multi_worker_mirrored":
-    return tf.distribute.MultiWorkerMirroredStrategy()
-  devices = None
-  if cpu_devices and not tf.config.list_logical_devices("GPU"):
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-  return tf.distribute.MirroredStrategy(devices)
-
-
-def build_objective(config):
-  """The objective (and its proxy network) that `config` asks for."""
-  metric = OBJECTIVES[config.objective]
-  if metric is None:
-    return losses.RateDistortion(config.lmbda)
-  if config.proxy_init:
-    proxy = losses.load_proxy(config.proxy_init, metric, config.patch_size)
-  else:
-    proxy = losses.ProxyIQANet(metric, config.patch_size)
-  return losses.ProxIQA(proxy, config.lmbda, config.effective_proxy_weight,
-                        config.m_max,
-                        train_proxy=config.proxy_mode == "alternating")
-
-
-def _flatten(settings, prefix=""):
-  """Nested settings as {dotted.name: value} (tuples as lists, as in JSON)."""
-  flat = {}
-  for key, value in settings.items():
-    if isinstance(value, dict):
-      flat.update(_flatten(value, f"{prefix}{key}."))
-    else:
-      flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
-  return flat
-
-
-def record_settings(train_dir, settings, resumable, defaults=None):
-  """Writes train_dir/recipe.json; on resume, refuses settings that change
-  the run, naming them.
-
-  Args:
-    train_dir: the run folder.
-    settings: the run's settings, nested dicts allowed (compared by dotted
-      name).
-    resumable: names (last component) that may change between runs.
-    defaults: values of settings an older recipe.json lacks.
-  """
-  path = os.path.join(train_dir, RECIPE_FILE)
-  if os.path.exists(path):
-    with open(path) as f:
-      previous = _flatten({**(defaults or {}), **json.load(f)})
-    now = _flatten(settings)
-    changed = sorted(key for key in set(previous) | set(now)
-                     if key.rsplit(".", 1)[-1] not in resumable and
-                     previous.get(key) != now.get(key))
-    if changed:
-      raise errors.ConfigError(
-          f"{train_dir} was started with other settings: " +
-          ", ".join(f"{k}={previous.get(k)!r} (now {now.get(k)!r})"
-                    for k in changed) + "; use a new train_dir")
-  os.makedirs(train_dir, exist_ok=True)
-  with open(path + ".tmp", "w") as f:
-    json.dump(settings, f, indent=2)
-  os.replace(path + ".tmp", path)
-
-
-def _record_recipe(config):
+def record_recipe(config):
   """Records the run's settings; settings added since a run started had
   their default value."""
-  record_settings(config.train_dir, dataclasses.asdict(config),
-                  RESUMABLE_CHANGES, dataclasses.asdict(TrainConfig()))
+  run_folder.record_settings(config.train_dir, dataclasses.asdict(config),
+                             stages.RESUMABLE_CHANGES,
+                             dataclasses.asdict(TrainConfig()))
 
 
 def train(config):
-  """Runs (or resumes) the training run `config` describes."""
+  """Runs (or resumes) the training run `config` describes; returns its last
+  log record."""
   config.check()
-  _record_recipe(config)
-  strategy = make_strategy(config.strategy, config.cpu_devices)
-  if config.batch_size % strategy.num_replicas_in_sync:
-    raise errors.ConfigError(
-        f"batch_size {config.batch_size} does not split over "
-        f"{strategy.num_replicas_in_sync} replicas")
-  images = training_images(config.images, config.crop_size // 2)
-  tf.keras.utils.set_random_seed(config.seed)
-  with strategy.scope():
-    codec = codecs.build_codec(codec_config(config))
-    if config.init_from:
-      warm_start.warm_start(codec, config.init_from)
-    objective = build_objective(config)
-  trainer = loop.Trainer(
-      codec, objective, config.train_dir, strategy=strategy,
-      learning_rate=config.learning_rate,
-      final_learning_rate=config.final_learning_rate,
-      final_steps=config.final_steps, total_steps=config.total_steps,
-      weight_decay=config.weight_decay, log_every=config.log_every,
-      checkpoint_every=config.checkpoint_every,
-      max_nonfinite_steps=config.max_nonfinite_steps,
-      learning_rates={"proxy": config.proxy_learning_rate})
-  dataset = data.patch_dataset(images, config.batch_size, config.patch_size,
-                               config.crop_size, seed=config.seed)
-  return trainer.run(dataset)
+  record_recipe(config)
+  strategy = stages.make_strategy(config.strategy, config.cpu_devices)
+  images = stages.training_images(config.images, config.crop_size // 2)
+  return stages.run_stage(None, config.stage(), codec_config(config),
+                          config.data(), config.train_dir,
+                          config.init_from or "", strategy, images)
+
+
+
+@dataclasses.dataclass
+class RunInfo:
+  """What a run folder trained: its stage settings, codec config and start
+  (a run folder or exported model; "" for scratch)."""
+  stage: dict
+  codec: dict
+  start: str
+
+
+def run_info(train_dir):
+  """The `RunInfo` of a flat run, or of a stage folder of a staged recipe
+  (its settings in the parent's record)."""
+  try:
+    settings = run_folder.read_settings(train_dir)
+  except errors.ModelError:
+    parent, name = os.path.split(os.path.normpath(train_dir))
+    settings = run_folder.read_settings(parent)
+    stage = dict(stages.stage_settings(settings)).get(name)
+    if stage is None:
+      raise errors.ModelError(f"{train_dir}: neither a run nor a stage of "
+                              f"the recipe in {parent}") from None
+    start = (os.path.join(parent, stage["start_from"]) if stage["start_from"]
+             else settings.get("init_from") or "")
+    return RunInfo(stage, settings["codec"], start)
+  try:
+    config = TrainConfig(**settings)
+  except TypeError as e:
+    raise errors.ModelError(f"{train_dir}: not a tfpc_train run ({e})") \
+        from None
+  return RunInfo(config.stage(), codec_config(config), config.init_from or "")
+
+
+def _settings_text(settings, leave_out=()):
+  return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                   for k, v in sorted(settings.items())
+                   if k not in leave_out and v not in (None, ""))
+
+
+def describe(train_dir):
+  """How the run's latest checkpoint was made, in one sentence (its start
+  described the same way, or by its exported description)."""
+  info = run_info(train_dir)
+  text = (f"{info.codec['architecture']} "
+          f"({_settings_text(info.codec, ('architecture',))}), "
+          f"{info.stage['objective']} "
+          f"({_settings_text(info.stage['options'], ('proxy_init',))}): "
+          f"{run_folder.trained_steps(train_dir)} steps")
+  if run_folder.is_training_run(info.start):
+    return f"{text} from [{describe(info.start)}]"
+  if info.start:
+    start = zoo.read_metadata(zoo.resolve(info.start)).get("description")
+    return f"{text} from {info.start}" + (f" [{start}]" if start else "")
+  return f"{text} from scratch"

@@ -1,5 +1,8 @@
 """Staged recipes: one config, several stages, each training some networks.
 
+Every training run is a stage: a staged recipe's stages, and a flat run of
+`tfpc_train`'s flags (`recipe.py`), which is one stage in its own folder.
+
 A staged recipe is a Python file in configs/ whose `get_config()` returns an
 `ml_collections.ConfigDict` (`tfpc_train --config=FILE`, any field
 overridable as `--config.stages.NAME.total_steps=...`):
@@ -16,24 +19,28 @@ overridable as `--config.stages.NAME.total_steps=...`):
     start_from       the stage it starts from ("" for the first: from
                      `init_from`, or from scratch). Stages run parent first,
                      so one base may feed several variants.
+    strict_start     fail unless the warm start copies every codec variable
     objective        a name in `tfpc.losses.OBJECTIVES`; `options` are its
                      builder's keyword arguments
     networks         what the stage trains: name -> {loss, modules,
                      learning_rate, update_every} (see `loop.Network`);
                      "codec" is the codec, other names are networks of the
                      objective's `auxiliary`. `modules` limits training to
-                     those sub-networks: the rest stays frozen.
+                     those sub-networks: the rest stays frozen. Default: the
+                     codec and every auxiliary network.
     total_steps, learning_rate, final_learning_rate, final_steps,
     weight_decay, log_every, checkpoint_every, max_nonfinite_steps
+                     (defaults: `loop.SCHEDULE_DEFAULTS`)
 
 Stage NAME runs in `train_dir/NAME` as a resumable `loop.Trainer` run. A
-stage starts from its `start_from` stage's last checkpoint: the codec's
-sub-networks and every network that stage saved, by name (`warm_start`). Rerunning the command skips finished stages and resumes the
-interrupted one; changing the recipe of a started run is refused, except for
-the settings named in `RESUMABLE_CHANGES`.
+stage starts from its `start_from` stage's last checkpoint by layer
+(`warm_start`: the codec's variables by path and shape, every other network
+that stage saved by name) and reports what it copied. Rerunning the command
+skips finished stages and resumes the interrupted one; changing the recipe of
+a started run is refused, except for the settings named in
+`RESUMABLE_CHANGES`.
 """
 
-import json
 import os
 
 import tensorflow as tf
@@ -43,26 +50,26 @@ from tfpc import data
 from tfpc import errors
 from tfpc import losses
 from tfpc.training import loop
-from tfpc.training import recipe
+from tfpc.training import run_folder
 from tfpc.training import warm_start
 
 DATA_DEFAULTS = {"batch_size": 8, "patch_size": 128, "crop_size": 256,
                  "seed": 0}
-STAGE_DEFAULTS = {"start_from": "", "objective": "rd", "options": {}, "networks": {"codec": {}},
-                  "data": {}, "total_steps": 1000, "learning_rate": 1e-4,
-                  "final_learning_rate": 1e-5, "final_steps": 0,
-                  "weight_decay": 0.0, "log_every": 100,
-                  "checkpoint_every": 1000, "max_nonfinite_steps": 20}
+STAGE_DEFAULTS = {"start_from": "", "strict_start": False, "objective": "rd",
+                  "options": {}, "networks": {}, "data": {},
+                  **loop.SCHEDULE_DEFAULTS}
 NETWORK_DEFAULTS = {"loss": None, "modules": (), "learning_rate": None,
                     "update_every": 1}
 TOP_LEVEL = ("train_dir", "images", "init_from", "codec", "data", "stages",
              "strategy", "cpu_devices")
+STRATEGIES = ("default", "mirrored", "multi_worker_mirrored")
 # Settings (last component of the dotted name) a resumed run may change.
-RESUMABLE_CHANGES = ("train_dir", "images", "log_every", "checkpoint_every",
-                     "max_nonfinite_steps", "strategy", "cpu_devices")
+RESUMABLE_CHANGES = ("train_dir", "images", "total_steps", "log_every",
+                     "checkpoint_every", "max_nonfinite_steps", "strategy",
+                     "cpu_devices")
 
 
-def _plain(value):
+def plain(value):
   """A ConfigDict (or dict) as nested plain dicts."""
   return value.to_dict() if hasattr(value, "to_dict") else dict(value)
 
@@ -77,8 +84,8 @@ def _unknown(given, known, where, problems):
 def stage_settings(config):
   """[(name, stage dict with defaults filled in)], parents first (raises
   ConfigError for a `start_from` that names no stage, or a cycle)."""
-  pending = {name: {**STAGE_DEFAULTS, **_plain(stage)}
-             for name, stage in _plain(config.get("stages") or {}).items()}
+  pending = {name: {**STAGE_DEFAULTS, **plain(stage)}
+             for name, stage in plain(config.get("stages") or {}).items()}
   ordered = []
   while pending:
     ready = [name for name, stage in pending.items()
@@ -95,15 +102,17 @@ def stage_settings(config):
 def check(config):
   """Raises ConfigError for a recipe that cannot run, naming every problem."""
   problems = []
-  _unknown(_plain(config), TOP_LEVEL, "recipe", problems)
+  _unknown(plain(config), TOP_LEVEL, "recipe", problems)
   for required in ("train_dir", "images"):
     if not config.get(required):
       problems.append(f"{required} is required (--config.{required}=...)")
-  architecture = _plain(config.get("codec") or {}).get("architecture")
+  architecture = plain(config.get("codec") or {}).get("architecture")
   if architecture not in codecs.CODECS:
     problems.append(f"codec.architecture must be one of "
                     f"{sorted(codecs.CODECS)}")
-  _unknown(_plain(config.get("data") or {}), DATA_DEFAULTS, "data", problems)
+  if (config.get("strategy") or "default") not in STRATEGIES:
+    problems.append(f"strategy must be one of {STRATEGIES}")
+  _unknown(plain(config.get("data") or {}), DATA_DEFAULTS, "data", problems)
   if not stage_settings(config):
     problems.append("stages: a recipe needs at least one stage")
   for name, stage in stage_settings(config):
@@ -112,9 +121,7 @@ def check(config):
     if stage["objective"] not in losses.OBJECTIVES:
       problems.append(f"stages.{name}.objective must be one of "
                       f"{sorted(losses.OBJECTIVES)}")
-    if not stage["networks"]:
-      problems.append(f"stages.{name}.networks: a stage trains something")
-    for network, spec in _plain(stage["networks"]).items():
+    for network, spec in plain(stage["networks"]).items():
       _unknown(spec, NETWORK_DEFAULTS, f"stages.{name}.networks.{network}",
                problems)
   if problems:
@@ -122,19 +129,22 @@ def check(config):
 
 
 def _networks(name, stage, codec, objective):
-  """The stage's `loop.Network`s, checked against the codec and objective."""
-  auxiliary = getattr(objective, "auxiliary", {})
+  """The stage's `loop.Network`s (None: the trainer's default), checked
+  against the codec and objective."""
+  if not stage["networks"]:
+    return None
   networks = {}
-  for network, spec in _plain(stage["networks"]).items():
+  for network, spec in plain(stage["networks"]).items():
     spec = {**NETWORK_DEFAULTS, **spec}
     if network == "codec":
       loss, model = "loss", codec
-    elif network in auxiliary:
-      loss, model = auxiliary[network]
+    elif network in objective.auxiliary:
+      loss, model = objective.auxiliary[network]
     else:
       raise errors.ConfigError(
           f"stages.{name}.networks: {network!r} is neither 'codec' nor a "
-          f"network of objective {stage['objective']} ({sorted(auxiliary)})")
+          f"network of objective {stage['objective']} "
+          f"({sorted(objective.auxiliary)})")
     missing = [m for m in spec["modules"] if not hasattr(model, m)]
     if missing:
       raise errors.ConfigError(
@@ -146,70 +156,127 @@ def _networks(name, stage, codec, objective):
   return networks
 
 
-def _build_objective(name, stage, codec):
+def _where(name, setting=""):
+  """How errors name a setting of stage `name` (None: a flat run)."""
+  if name is None:
+    return setting or "settings"
+  return f"stages.{name}" + (f".{setting}" if setting else "")
+
+
+def build_objective(name, stage, codec):
+  """The stage's objective (ConfigError when its options do not fit)."""
   try:
     return losses.OBJECTIVES[stage["objective"]](codec, **stage["options"])
-  except TypeError as e:
+  except (TypeError, ValueError) as e:
     raise errors.ConfigError(
-        f"stages.{name}.options do not fit objective {stage['objective']}: "
-        f"{e}") from None
+        f"{_where(name, 'options')} do not fit objective "
+        f"{stage['objective']}: {e}") from None
 
 
-def _finished(train_dir, total_steps):
-  path = tf.train.latest_checkpoint(train_dir)
-  return bool(path) and int(path.rsplit("-", 1)[-1]) >= total_steps
+def make_strategy(name, cpu_devices=0):
+  """The tf.distribute strategy `name`, optionally over logical CPUs."""
+  if cpu_devices:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "multi_worker_mirrored":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  devices = None
+  if cpu_devices and not tf.config.list_logical_devices("GPU"):
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+  return tf.distribute.MirroredStrategy(devices)
+
+
+def sample_photos():
+  """scikit-image's bundled colour photos (no download needed)."""
+  from skimage import data as samples  # pylint: disable=g-import-not-at-top
+  return [samples.astronaut(), samples.coffee(), samples.chelsea(),
+          samples.rocket(), samples.hubble_deep_field(),
+          samples.immunohistochemistry()]
+
+
+def training_images(source, min_side):
+  """uint8 images of a folder, glob or 'skimage'; skips are logged."""
+  if source == "skimage":
+    return sample_photos()
+  images, _ = data.load_images(data.list_images(source), min_side)
+  return images
+
+
+def progress_line(train_dir, record, total_steps, keys):
+  """`train_dir: step S of T (done|stopped; ...)  key=value ...`."""
+  state = ("done" if record["step"] >= total_steps else
+           "stopped; rerun the same command to resume")
+  values = "  ".join(f"{k}={record[k]:.4g}" for k in keys if k in record)
+  return (f"{train_dir}: step {record['step']} of {total_steps} ({state})  "
+          f"{values}").rstrip()
+
+
+def run_stage(name, stage, codec_config, size, train_dir, previous, strategy,
+              images):
+  """Runs (or resumes) stage `name` (None: a flat run) in `train_dir`,
+  starting from `previous` (a run folder or exported model; "" for
+  scratch); prints its warm start and final progress lines and returns its
+  last log record."""
+  if size["batch_size"] % strategy.num_replicas_in_sync:
+    raise errors.ConfigError(
+        f"{_where(name)}: batch_size {size['batch_size']} does not split "
+        f"over {strategy.num_replicas_in_sync} replicas")
+  tf.keras.utils.set_random_seed(size["seed"])
+  with strategy.scope():
+    codec = codecs.build_codec(codec_config)
+    if size["patch_size"] % codec.stride:
+      raise errors.ConfigError(
+          f"{_where(name)}: patch_size {size['patch_size']} is not a "
+          f"multiple of the codec's stride {codec.stride}")
+    objective = build_objective(name, stage, codec)
+    networks = _networks(name, stage, codec, objective)
+    if previous and not tf.train.latest_checkpoint(train_dir):
+      report = warm_start.warm_start(
+          codec, previous,
+          {network: model for network, (_, model) in
+           objective.auxiliary.items()}, strict=stage["strict_start"])
+      run_folder.write_warm_start(train_dir, report.lines())
+      print("\n".join(report.lines()))
+  schedule = {key: stage[key] for key in loop.SCHEDULE_DEFAULTS}
+  trainer = loop.Trainer(codec, objective, train_dir, strategy=strategy,
+                         networks=networks, **schedule)
+  record = trainer.run(data.patch_dataset(
+      images, size["batch_size"], size["patch_size"], size["crop_size"],
+      seed=size["seed"]))
+  print(progress_line(train_dir, record, stage["total_steps"],
+                      objective.summary))
+  return record
 
 
 def train(config):
-  """Runs (or resumes) a staged recipe; returns {stage: last log record}.
+  """Runs (or resumes) a staged recipe; returns {stage: last log record} of
+  the stages it ran.
 
   Stops after a stage that was interrupted (its record's step is short of
   its total_steps); rerun to resume.
   """
   check(config)
-  recipe.record_settings(config.train_dir, _plain(config), RESUMABLE_CHANGES)
-  strategy = recipe.make_strategy(config.get("strategy") or "default",
-                                  config.get("cpu_devices") or 0)
+  run_folder.record_settings(config.train_dir, plain(config),
+                             RESUMABLE_CHANGES)
+  strategy = make_strategy(config.get("strategy") or "default",
+                           config.get("cpu_devices") or 0)
   stages = stage_settings(config)
-  sizes = [{**DATA_DEFAULTS, **_plain(config.get("data") or {}),
+  sizes = [{**DATA_DEFAULTS, **plain(config.get("data") or {}),
             **stage["data"]} for _, stage in stages]
-  images = recipe.training_images(
+  images = training_images(
       config.images, max(size["crop_size"] for size in sizes) // 2)
   results = {}
   for (name, stage), size in zip(stages, sizes):
     train_dir = os.path.join(config.train_dir, name)
-    if _finished(train_dir, stage["total_steps"]):
+    if run_folder.finished(train_dir, stage["total_steps"]):
       continue
     previous = (os.path.join(config.train_dir, stage["start_from"])
                 if stage["start_from"] else config.get("init_from"))
-    if size["batch_size"] % strategy.num_replicas_in_sync:
-      raise errors.ConfigError(
-          f"stages.{name}: batch_size {size['batch_size']} does not split "
-          f"over {strategy.num_replicas_in_sync} replicas")
-    tf.keras.utils.set_random_seed(size["seed"])
-    with strategy.scope():
-      codec = codecs.build_codec(_plain(config.codec))
-      if size["patch_size"] % codec.stride:
-        raise errors.ConfigError(
-            f"stages.{name}: patch_size {size['patch_size']} is not a "
-            f"multiple of the codec's stride {codec.stride}")
-      objective = _build_objective(name, stage, codec)
-      networks = _networks(name, stage, codec, objective)
-      if previous and not tf.train.latest_checkpoint(train_dir):
-        warm_start.warm_start(codec, previous, {
-            network: model for network, (_, model) in
-            getattr(objective, "auxiliary", {}).items()})
-    trainer = loop.Trainer(
-        codec, objective, train_dir, strategy=strategy, networks=networks,
-        learning_rate=stage["learning_rate"],
-        final_learning_rate=stage["final_learning_rate"],
-        final_steps=stage["final_steps"], total_steps=stage["total_steps"],
-        weight_decay=stage["weight_decay"], log_every=stage["log_every"],
-        checkpoint_every=stage["checkpoint_every"],
-        max_nonfinite_steps=stage["max_nonfinite_steps"])
-    results[name] = trainer.run(data.patch_dataset(
-        images, size["batch_size"], size["patch_size"], size["crop_size"],
-        seed=size["seed"]))
+    results[name] = run_stage(name, stage, plain(config.codec), size,
+                              train_dir, previous, strategy, images)
     if results[name]["step"] < stage["total_steps"]:
       break
   return results
@@ -221,20 +288,18 @@ def restore_objective(stage_dir, network):
   restored from the stage's latest checkpoint."""
   parent, name = os.path.split(os.path.normpath(stage_dir))
   try:
-    with open(os.path.join(parent, recipe.RECIPE_FILE)) as f:
-      config = json.load(f)
+    config = run_folder.read_settings(parent)
     stage = dict(stage_settings(config))[name]
-  except (OSError, ValueError, KeyError) as e:
+  except (errors.TfpcError, KeyError) as e:
     raise errors.ModelError(
         f"{stage_dir}: not a stage of a staged recipe ({e})") from None
   path = tf.train.latest_checkpoint(stage_dir)
   if path is None:
     raise errors.ModelError(f"{stage_dir}: no checkpoint yet")
-  objective = _build_objective(name, stage, codecs.build_codec(config["codec"]))
-  auxiliary = getattr(objective, "auxiliary", {})
-  if network not in auxiliary:
+  objective = build_objective(name, stage, codecs.build_codec(config["codec"]))
+  if network not in objective.auxiliary:
     raise errors.ModelError(
         f"{stage_dir}: objective {stage['objective']} has no {network}")
-  tf.train.Checkpoint(**{network: auxiliary[network][1]}).read(
+  tf.train.Checkpoint(**{network: objective.auxiliary[network][1]}).read(
       path).expect_partial()
   return objective

@@ -1,57 +1,118 @@
-"""Warm starts by name: from an exported model or from a training run.
+"""Warm starts by layer: from an exported model or from a training run.
 
-A codec takes each sub-network (analysis_transform, hyper_synthesis, prior,
-...) of the source codec that it also has, under the same attribute name and
-with variables of the same shapes: so a codec also starts from another
-architecture that shares parts (BLS2017 into BMSHJ2018, an MSE codec into a
-codec with a post-filter). Other networks (a proxy, a discriminator) are
-restored by name from a training run's checkpoint when it has them.
+Every layer of the codec whose object path (as a checkpoint names it:
+`synthesis_transform/layer-0`, ...) and variables (paths and shapes) match
+the source codec's is copied, so a codec starts from another architecture that
+shares layers (BLS2017 into BMSHJ2018, mbt2018-mean into eic-base, whose
+synthesis transform gained a GRDN), and the report says, one line per
+network, what was copied and what was left at its initialization. Other
+networks (a proxy, a discriminator) are restored by name from a training
+run's checkpoint when it has them.
 """
 
-import os
+import dataclasses
 
 import tensorflow as tf
 
 from tfpc import errors
-
-
-def is_training_run(path):
-  """True for a folder with a training checkpoint and its codec config."""
-  return bool(os.path.isfile(os.path.join(path, "config.json")) and
-              tf.train.latest_checkpoint(path))
+from tfpc import zoo
+from tfpc.training import run_folder
 
 
 def source_codec(source):
   """The codec of `source`: a training run folder or an exported model."""
-  if is_training_run(source):
-    from tfpc.training import loop  # pylint: disable=g-import-not-at-top
-    return loop.restore_codec(source)[0]
-  from tfpc import zoo  # pylint: disable=g-import-not-at-top
+  if run_folder.is_training_run(source):
+    return run_folder.restore_codec(source)[0]
   return zoo.load_keras(source)
 
 
-def copy_shared_parts(source, codec):
-  """Copies `source` codec's sub-networks into `codec` by name and shapes;
-  returns the names copied (raises ConfigError when none is shared)."""
-  targets = codec._trackable_children()  # pylint: disable=protected-access
-  copied = []
-  for name, part in source._trackable_children().items():  # pylint: disable=protected-access
-    target = targets.get(name)
-    if not (isinstance(part, tf.Module) and isinstance(target, tf.Module)):
-      continue
-    values, variables = part.variables, target.variables
-    if values and [v.shape for v in values] == [v.shape for v in variables]:
-      for variable, value in zip(variables, values):
-        variable.assign(value)
-      copied.append(name)
+def variables_by_path(root):
+  """{object path: variable} of the variables under `root`, each under the
+  first path in sorted child order (as stable as a checkpoint's keys)."""
+  found, seen = {}, set()
+
+  def visit(node, path):
+    if id(node) in seen:
+      return
+    seen.add(id(node))
+    if isinstance(node, tf.Variable):
+      found[path] = node
+      return
+    children = node._trackable_children()  # pylint: disable=protected-access
+    for name in sorted(children):
+      visit(children[name], f"{path}/{name}" if path else name)
+
+  visit(root, "")
+  return found
+
+
+@dataclasses.dataclass
+class Report:
+  """What a warm start copied: per network, copied and left variable paths."""
+  source: str
+  copied: dict
+  left: dict
+  restored: list
+
+  def lines(self):
+    """One line per network of the codec, then one for the others."""
+    lines = []
+    for network in sorted(set(self.copied) | set(self.left)):
+      copied, left = self.copied.get(network, []), self.left.get(network, [])
+      line = (f"warm start {network}: {len(copied)} of "
+              f"{len(copied) + len(left)} variables from {self.source}")
+      if left:
+        layers = sorted({path.split("/")[1] if "/" in path else path
+                         for path in left})
+        line += f"; left at initialization: {', '.join(layers)}"
+      lines.append(line)
+    if self.restored:
+      lines.append(f"warm start {', '.join(self.restored)}: restored from "
+                   f"{self.source}")
+    return lines
+
+
+def _network(path):
+  return path.split("/", 1)[0]
+
+
+def _layer(path):
+  """The layer a variable belongs to: the network's child on its path."""
+  return "/".join(path.split("/")[:2])
+
+
+def copy_layers(source, codec, strict=False):
+  """Copies into `codec` every layer of `source` (a codec) with the same
+  object path and the same variable paths and shapes; returns (copied,
+  left) as {network: [variable paths]}.
+
+  Raises ConfigError when nothing is shared, or when `strict` and anything
+  is left.
+  """
+  theirs = variables_by_path(source)
+  layers = {}
+  for path, variable in variables_by_path(codec).items():
+    layers.setdefault(_layer(path), []).append((path, variable))
+  copied, left = {}, {}
+  for layer, variables in layers.items():
+    fits = all(path in theirs and theirs[path].shape == variable.shape
+               for path, variable in variables)
+    for path, variable in variables:
+      if fits:
+        variable.assign(theirs[path])
+      (copied if fits else left).setdefault(_network(path), []).append(path)
   if not copied:
     raise errors.ConfigError(
-        f"init_from: {source.get_config()} shares no sub-network with this "
-        f"codec ({codec.get_config()})")
-  return copied
+        f"init_from: {source.get_config()} shares no layer with this codec "
+        f"({codec.get_config()})")
+  if strict and left:
+    raise errors.ConfigError(
+        f"init_from (strict): {sum(map(len, left.values()))} variables have "
+        f"no match, e.g. {sorted(p for v in left.values() for p in v)[:3]}")
+  return copied, left
 
 
-def warm_start(codec, source, networks=None):
+def warm_start(codec, source, networks=None, strict=False):
   """Starts `codec` (and `networks`: name -> model) from `source`.
 
   Args:
@@ -59,15 +120,17 @@ def warm_start(codec, source, networks=None):
     source: a training run folder or an exported model (name or path).
     networks: other models, restored from a training run's checkpoint
       objects of the same name (those it lacks keep their initialization).
+    strict: fail unless every variable of the codec is copied.
 
   Returns:
-    The names of the codec's sub-networks and of the networks restored.
+    A `Report`.
   """
   try:
-    restored = copy_shared_parts(source_codec(source), codec)
+    copied, left = copy_layers(source_codec(source), codec, strict)
   except errors.ConfigError as e:
     raise errors.ConfigError(f"{e} (from {source})") from None
-  if networks and is_training_run(source):
+  restored = []
+  if networks and run_folder.is_training_run(source):
     path = tf.train.latest_checkpoint(source)
     present = {key.split("/", 1)[0] for key in
                tf.train.load_checkpoint(path).get_variable_to_shape_map()}
@@ -79,5 +142,5 @@ def warm_start(codec, source, networks=None):
       except (ValueError, tf.errors.OpError) as e:
         raise errors.ConfigError(
             f"init_from {source}: {sorted(found)} do not fit ({e})") from None
-      restored.extend(found)
-  return restored
+      restored = sorted(found)
+  return Report(str(source), copied, left, restored)

@@ -1,0 +1,119 @@
+"""Warm starts by layer, with a report: in-process and through tfpc_train."""
+
+import ml_collections
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from tfpc import codecs
+from tfpc import errors
+from tfpc import zoo
+from tfpc.training import run_folder
+from tfpc.training import stages
+from tfpc.training import warm_start
+
+MBT = {"architecture": "mbt2018-mean", "num_filters": 8,
+       "latent_channels": 6, "num_scales": 32}
+EIC_OPTIONS = ("latent_channels=6,num_scales=32,grdn_channels=8,"
+               "grdn_growth=4,grdn_layers=2,grdn_blocks=1,grdn_groups=1")
+DECODER = [f"synthesis_transform/layer-{i}" for i in range(4)]
+
+
+def _recipe(train_dir, codec, init_from="", total_steps=1):
+  config = ml_collections.ConfigDict()
+  config.train_dir = str(train_dir)
+  config.images = "skimage"
+  config.init_from = init_from
+  config.codec = codec
+  config.data = {"batch_size": 1, "patch_size": 64, "crop_size": 64,
+                 "seed": 0}
+  config.stages = ml_collections.ConfigDict()
+  config.stages.base = {"objective": "rd", "options": {"lmbda": 0.01},
+                        "total_steps": total_steps, "log_every": 1}
+  return config
+
+
+@pytest.fixture(scope="module")
+def mbt_run(tmp_path_factory):
+  """A trained step of a tiny mbt2018-mean: the source of the warm starts."""
+  train_dir = tmp_path_factory.mktemp("mbt")
+  stages.train(_recipe(train_dir, MBT))
+  return str(train_dir / "base")
+
+
+def _values(codec, prefixes):
+  return {path: variable.numpy() for path, variable in
+          warm_start.variables_by_path(codec).items()
+          if path.startswith(prefixes)}
+
+
+def _assert_decoder_copied(train_dir, source_dir):
+  codec, _ = run_folder.restore_codec(train_dir)
+  source, _ = run_folder.restore_codec(source_dir)
+  ours, theirs = (_values(c, tuple(DECODER)) for c in (codec, source))
+  assert len(ours) >= 4 * 2 and ours.keys() == theirs.keys()
+  for path, value in ours.items():
+    np.testing.assert_array_equal(value, theirs[path], err_msg=path)
+  grdn = _values(codec, "synthesis_transform/layer-5")
+  assert grdn and all(not np.any(v) for p, v in grdn.items()
+                      if p.endswith("tail/kernel"))  # still its zero init
+
+
+def test_copies_every_matching_layer_and_says_what_it_left(tiny_model_root,
+                                                           monkeypatch):
+  monkeypatch.setattr(zoo, "MODEL_ROOT", tiny_model_root)
+  source = zoo.load_keras("tiny-bls2017")
+  codec = codecs.build_codec({"architecture": "bls2017", "num_filters": 8})
+  report = warm_start.warm_start(codec, "tiny-bls2017")
+  assert not report.left and report.lines() == [
+      f"warm start {network}: {len(report.copied[network])} of "
+      f"{len(report.copied[network])} variables from tiny-bls2017"
+      for network in ("analysis_transform", "prior", "synthesis_transform")]
+  for a, b in zip(codec.get_weights(), source.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  # Another architecture: the transforms come across, the hyperprior not.
+  bmshj = codecs.build_codec({"architecture": "bmshj2018", "num_filters": 8})
+  report = warm_start.warm_start(bmshj, "tiny-bls2017")
+  assert set(report.copied) == {"analysis_transform", "synthesis_transform"}
+  assert {"hyper_analysis_transform", "hyper_synthesis_transform",
+          "hyperprior"} <= set(report.left)
+  assert any(line.startswith("warm start hyper_analysis_transform: 0 of ")
+             and "left at initialization: layer-0" in line
+             for line in report.lines())
+  with pytest.raises(errors.ConfigError, match=r"strict.*no match"):
+    warm_start.warm_start(bmshj, "tiny-bls2017", strict=True)
+  other = codecs.build_codec({"architecture": "bls2017", "num_filters": 4})
+  with pytest.raises(errors.ConfigError,
+                     match="shares no layer.*from tiny-bls2017"):
+    warm_start.warm_start(other, "tiny-bls2017")
+
+
+def test_tfpc_train_init_from_fills_the_eic_decoder(mbt_run, tmp_path):
+  """mbt2018-mean into eic-base: its synthesis gained a GRDN, and the four
+  decoder layers before it must still come across (they did not before)."""
+  result = run_cli("tfpc_train", "--images=skimage", "--architecture=eic-base",
+                   "--num_filters=8", f"--codec_options={EIC_OPTIONS}",
+                   f"--init_from={mbt_run}", f"--train_dir={tmp_path}/eic",
+                   "--total_steps=0", "--batch_size=1", "--patch_size=64",
+                   "--crop_size=64")
+  assert result.returncode == 0, result.stderr[-2000:]
+  line = next(line for line in result.stdout.splitlines()
+              if line.startswith("warm start synthesis_transform: "))
+  assert line.endswith("left at initialization: layer-5"), line
+  assert (tmp_path / "eic" / run_folder.WARM_START).read_text().count(
+      "warm start ") == 5
+  _assert_decoder_copied(str(tmp_path / "eic"), mbt_run)
+  strict = run_cli("tfpc_train", "--images=skimage", "--architecture=eic-base",
+                   "--num_filters=8", f"--codec_options={EIC_OPTIONS}",
+                   f"--init_from={mbt_run}", f"--train_dir={tmp_path}/strict",
+                   "--total_steps=0", "--init_strict")
+  assert strict.returncode == 2 and len(strict.stderr.splitlines()) == 1
+  assert "init_from (strict)" in strict.stderr
+
+
+def test_a_staged_recipe_starts_the_eic_decoder_from_mbt(mbt_run, tmp_path):
+  eic = {"architecture": "eic-base", "num_filters": 8, "latent_channels": 6,
+         "num_scales": 32, "grdn_channels": 8, "grdn_growth": 4,
+         "grdn_layers": 2, "grdn_blocks": 1, "grdn_groups": 1}
+  stages.train(_recipe(tmp_path / "run", eic, mbt_run, total_steps=0))
+  _assert_decoder_copied(str(tmp_path / "run" / "base"), mbt_run)

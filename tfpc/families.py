@@ -1,0 +1,91 @@
+"""The table of model families: architecture x objective x rates.
+
+A family is one architecture trained on one objective at several rates
+(`lmbda`, MSE on [0, 255] against bpp); each rate is an exported model named
+`<family>-l<lmbda>`, the default rate's `<family>` alone. Training
+(`configs/proxiqa.py` builds a family's recipe from its row), export
+(`tfpc_export --train_dir=RUN` names a run of a family) and evaluation
+(`tfpc_eval --models=FAMILY`) read this table, as CompressAI's zoo lists its
+models.
+"""
+
+import dataclasses
+
+from tfpc import errors
+
+PROXIQA_LMBDAS = (0.0008, 0.0035, 0.018, 0.1)
+DEFAULT_LMBDA = 0.0035
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+  """One family of `FAMILIES`.
+
+  Attributes:
+    name: the family's name, the prefix of its models' names.
+    codec: the codec config (architecture and constructor arguments).
+    objective: a name in `tfpc.losses.OBJECTIVES`: "rd", or ProxIQA's
+      "<metric>p".
+    options: the objective's options besides `lmbda`.
+    lmbdas: the rates of its models.
+    note: what the family is, for tables.
+  """
+  name: str
+  codec: dict
+  objective: str
+  options: dict = dataclasses.field(default_factory=dict)
+  lmbdas: tuple = PROXIQA_LMBDAS
+  note: str = ""
+
+  def model_name(self, lmbda):
+    """The exported name of the family's model at `lmbda`."""
+    return self.name if lmbda == DEFAULT_LMBDA else f"{self.name}-l{lmbda:g}"
+
+  def model_names(self):
+    return [self.model_name(lmbda) for lmbda in self.lmbdas]
+
+  def matches(self, codec, objective, options):
+    """True when a run of `codec` on `objective` with `options` (lmbda
+    aside) is of this family."""
+    return (codec == self.codec and objective == self.objective and
+            all(options.get(k) == v for k, v in self.options.items()))
+
+
+_BLS64 = {"architecture": "bls2017", "num_filters": 64}
+_BMSHJ64 = {"architecture": "bmshj2018", "num_filters": 64, "num_scales": 64,
+            "scale_min": 0.11, "scale_max": 256.0}
+_MBT64 = {"architecture": "mbt2018-mean", "num_filters": 64,
+          "latent_channels": 64, "num_scales": 64, "scale_min": 0.11,
+          "scale_max": 256.0}
+
+FAMILIES = {family.name: family for family in (
+    Family("bls2017-mse", _BLS64, "rd", note="the default: BLS2017, MSE"),
+    Family("bls2017-vmafp", _BLS64, "vmafp", {"proxy_weight": 10.0},
+           note="ProxIQA VMAF_p, the MSE control's start and budget"),
+    Family("bls2017-ssimp", _BLS64, "ssim_dbp", {"proxy_weight": 1.0},
+           note="ProxIQA SSIM_p (proxy of SSIM in dB)"),
+    Family("bls2017-msssimp", _BLS64, "msssim_dbp", {"proxy_weight": 3.0},
+           note="ProxIQA MS-SSIM_p (proxy of MS-SSIM in dB)"),
+    Family("bmshj2018-mse", _BMSHJ64, "rd", note="BMSHJ2018, MSE control"),
+    Family("bmshj2018-vmafp", _BMSHJ64, "vmafp", {"proxy_weight": 10.0},
+           note="ProxIQA VMAF_p on the scale hyperprior"),
+    Family("mbt2018-mean-mse", _MBT64, "rd",
+           note="mean-scale hyperprior, MSE: the base of EIC and NLAIC"),
+)}
+
+
+def get(name):
+  """The family `name` (ConfigError naming the known ones)."""
+  if name not in FAMILIES:
+    raise errors.ConfigError(f"unknown model family {name!r}; known: "
+                             f"{sorted(FAMILIES)}")
+  return FAMILIES[name]
+
+
+def family_of(codec, objective, options):
+  """(family, model name) of a run (its codec config, objective and
+  options, `lmbda` among them), or (None, None)."""
+  for family in FAMILIES.values():
+    if family.matches(codec, objective, options):
+      return family, family.model_name(options.get("lmbda"))
+  return None, None
