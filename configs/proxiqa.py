@@ -11,12 +11,16 @@ come from the objective, not from extra training. `start` copies `init_from`
 
 The argument is `FAMILY[,lmbda=L][,only=OBJ+OBJ][,start_steps=N]
 [,proxies=DIR]`: FAMILY an MSE family of the table, `only` a subset of the
-perceptual objectives, `proxies` the folder of pre-trained proxies, one per
-metric (made once by tfpc_pretrain_proxy). CPU scale: 200 steps of 8x128x128
-per stage (2-5 min each on 2 cores):
+perceptual objectives, `proxies` a folder of pre-trained proxies, one per
+metric (made once by tfpc_pretrain_proxy; default: fresh proxies). CPU
+scale: 200 steps of 8x128x128 per stage (2-5 min each on 2 cores):
+
+  tfpc_train --config=configs/proxiqa.py:bls2017-mse,lmbda=0.0035,only=vmafp --config.images=../shared/data/train-photos --config.train_dir=runs/proxiqa/bls2017-l0.0035
+
+The shipped families were trained from pre-trained proxies (add
+`,proxies=runs/proxies` to the argument), made once per metric by
 
   tfpc_pretrain_proxy --images=../shared/data/train-photos --metric=vmaf --codec_model=bls2017-mse --output_dir=runs/proxies/vmaf
-  tfpc_train --config=configs/proxiqa.py:bls2017-mse,lmbda=0.0035,only=vmafp --config.images=../shared/data/train-photos --config.train_dir=runs/proxiqa/bls2017-l0.0035
 
 Then `tfpc_export --train_dir=runs/proxiqa/bls2017-l0.0035/vmafp` exports a
 stage under its family's model name (here bls2017-vmafp) with a description
@@ -38,7 +42,7 @@ def parse(arg):
   """{family, lmbda, only, start_steps, proxies} of the recipe argument."""
   name, *items = (arg or "bls2017-mse").split(",")
   settings = {"family": name, "lmbda": families.DEFAULT_LMBDA, "only": "",
-              "start_steps": 0, "proxies": "runs/proxies"}
+              "start_steps": 0, "proxies": ""}
   for item in items:
     key, _, value = item.partition("=")
     if key not in settings or key == "family":
@@ -76,7 +80,8 @@ def get_config(arg=None):
     config.stages[family.objective] = {
         **STAGE, "start_from": "start", "objective": family.objective,
         "options": {"lmbda": lmbda, "patch_size": PATCH_SIZE,
-                    "proxy_init": f"{settings['proxies']}/{metric}",
+                    "proxy_init": (f"{settings['proxies']}/{metric}" if
+                                   settings["proxies"] else ""),
                     **family.options},
         "networks": {"codec": {}, "proxy": {"learning_rate": 1e-3}}}
   return config

@@ -155,7 +155,9 @@ def _toy_staged_run(argv, output):
   """A staged recipe's command at toy size: every stage 2 steps."""
   import runpy  # pylint: disable=g-import-not-at-top
   path = next(a.split("=", 1)[1] for a in argv if a.startswith("--config="))
-  config = runpy.run_path(os.path.join(REPO, path))["get_config"]()
+  path, _, arg = path.partition(":")
+  get_config = runpy.run_path(os.path.join(REPO, path))["get_config"]
+  config = get_config(arg) if arg else get_config()
   toy = ["--config.images=skimage", "--config.data.batch_size=1",
          "--config.data.patch_size=64", "--config.data.crop_size=64"]
   for name in config.stages:

@@ -81,13 +81,16 @@ def test_eic_base_objective_values():
   outputs = {"x_hat": x + 10.0, "bpp": tf.constant(0.5)}
   terms = losses.OBJECTIVES["eic_base"](None, lmbda=2.0)(x, outputs)
   assert float(terms["rec"]) == pytest.approx(100 / 255**2)
-  assert float(terms["loss"]) == pytest.approx(2 * 100 / 255**2 + 0.5)
-  texture = losses.OBJECTIVES["eic_base"](None, lmbda=2.0,
-                                          reconstruction="msssim")
+  # lmbda weighs the MSE on [0, 255], as rd's.
+  assert float(terms["loss"]) == pytest.approx(2 * 100 + 0.5)
+  assert float(terms["loss"]) == pytest.approx(float(
+      losses.OBJECTIVES["rd"](None, lmbda=2.0)(x, outputs)["loss"]))
+  texture = losses.OBJECTIVES["eic_base"](None, msssim_weight=2.0)
   assert float(texture(x, {"x_hat": x, "bpp": 0.5})["loss"]) == pytest.approx(
       0.5, abs=1e-6)
-  with pytest.raises(ValueError, match="mse or msssim, got 'l1'"):
-    losses.OBJECTIVES["eic_base"](None, lmbda=1.0, reconstruction="l1")
+  for options in ({}, {"lmbda": 1.0, "msssim_weight": 1.0}):
+    with pytest.raises(ValueError, match="exactly one of lmbda"):
+      losses.OBJECTIVES["eic_base"](None, **options)
 
 
 def test_relativistic_average_losses_known_values():

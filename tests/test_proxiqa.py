@@ -1,9 +1,9 @@
 """ProxIQA: proxy network, eq. 6-8, alternating updates, recipes, binaries."""
 
-import dataclasses
 import glob
 import json
 import os
+import runpy
 import signal
 import subprocess
 import time
@@ -107,17 +107,18 @@ def test_alpha_converts_to_proxy_weight_for_its_pixel_scale():
 def test_recipe_weighting_gives_the_documented_gradient_ratio(photo):
   """On a fixed batch the codec's gradient is lmbda * (dMSE + w * dL_p), so
   the proxy term's share of it is w * |dL_p| / |dMSE| (docs/proxiqa.md)."""
-  config = _parse_recipe(os.path.join(REPO, "configs",
-                                      "proxiqa_finetune.flags"))
-  assert config.effective_proxy_weight == 10.0
-  assert dataclasses.replace(config, alpha=1.54e-3).effective_proxy_weight \
-      == pytest.approx(100.30, 1e-3)
+  options = runpy.run_path(os.path.join(REPO, "configs", "proxiqa.py"))[
+      "get_config"]("bls2017-mse,only=vmafp").stages.vmafp.options.to_dict()
+  options.update(patch_size=32)
+  vmafp = losses.OBJECTIVES["vmafp"]
+  assert vmafp(None, **options).proxy_weight == 10.0
+  assert vmafp(None, **options, alpha=1.54e-3).proxy_weight == pytest.approx(
+      100.30, 1e-3)
   tf.keras.utils.set_random_seed(3)
   x = patches(photo)
   x_hat = tf.Variable(x + tf.random.stateless_uniform(x.shape, (4, 5), -9, 9))
-  proxy = losses.ProxyIQANet("vmaf", 32)
-  objective = losses.ProxIQA(proxy, 0.0035, config.effective_proxy_weight,
-                             true_metric=constant_metric(70.0))
+  objective = vmafp(None, **options)
+  objective.true_metric = constant_metric(70.0)
   with tf.GradientTape(persistent=True) as tape:
     terms = objective(x, {"x_hat": x_hat, "bpp": tf.constant(0.0)})
   total, mse, proxy_term = (tape.gradient(terms[k], x_hat)

@@ -282,7 +282,7 @@ class ImportanceContext(latent.LatentCodec):
   that order, decoded importance first.
   """
 
-  host_coder = "constriction"  # what `encode`/`decode` need besides TF
+  host_coder = "constriction"
 
   def __init__(self, channels, num_centers=6, context_filters=24,
                context_layers=3, sigma=1.0):

@@ -41,13 +41,19 @@ class LatentCodec:
     parts: name -> network (Keras layer or tf.Module) the codec adopts.
     symbols: `Symbol`s, in the order of their strings.
     synthesis_symbols: the symbols `dequantize` needs.
-    serving_unsupported: None, or why no stock-TF serving form exists.
+    serving_unsupported: None, or why no stock-TF serving form exists (a
+      latent codec whose rate cannot be computed in stock TF; none of
+      tfpc's: DPC's context model computes its rate in stock TF).
+    host_coder: None, or the Python package that `encode`/`decode` run on
+      the host (not inside the SavedModel): the codec form then needs tfpc
+      and it (DPC: "constriction").
     coding_models: the codec's tables (`entropy_models(compression=True)`),
       bound by the codec.
   """
 
   synthesis_symbols = ("latents",)
   serving_unsupported = None
+  host_coder = None
 
   def __init__(self, symbols, **parts):
     self.symbols = tuple(symbols)

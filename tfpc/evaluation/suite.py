@@ -25,6 +25,7 @@ from tqdm import tqdm
 from tfpc import coding
 from tfpc import data
 from tfpc import errors
+from tfpc import families
 from tfpc.config import setting
 from tfpc import image as image_lib
 from tfpc import metrics
@@ -37,7 +38,7 @@ DEFAULT_METRICS = ("psnr", "psnr_y", "ssim", "msssim", "vmaf", "vmaf_neg")
 KODAK = os.path.normpath(os.path.join(
     os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 3, "shared",
     "data", "kodak"))
-DEFAULT_MODELS = "tfpc bls2017-mse=bls2017-mse*"
+DEFAULT_MODELS = "tfpc bls2017-mse=bls2017-mse"
 _CACHE_VERSION = 1
 
 
@@ -49,8 +50,9 @@ class EvalConfig:
   output_dir: str = setting("eval", "Where results, plots and the cache go.")
   models: str = setting(DEFAULT_MODELS, "Learned RD curves: "
                         "'label=spec+spec...;label=...'. A spec names an "
-                        "exported codec-form model (one rate point) and may "
-                        "be a glob over model names. Empty: none.")
+                        "exported codec-form model (one rate point), a model "
+                        "family of tfpc.families (its rates), or a glob over "
+                        "model names. Empty: none.")
   codecs: str = setting("jpeg420", "Conventional codecs, comma-separated, or "
                         f"'all': {', '.join(conventional.CODECS)}.")
   anchor: str = setting(None, "Curve label the BD-rates are relative to; "
@@ -89,7 +91,15 @@ def learned_curves(models, root=None):
 
 
 def _expand_model_spec(spec, root):
+  """Paths of a model, a family of `tfpc.families` (its models in the root)
+  or a glob over model names."""
   root = root or zoo.MODEL_ROOT
+  if spec in families.FAMILIES:
+    names = [n for n in families.FAMILIES[spec].model_names()
+             if os.path.isdir(os.path.join(root, n))]
+    if not names:
+      raise errors.ConfigError(f"no model of family {spec!r} in {root}")
+    return [zoo.resolve(n, root) for n in names]
   if not any(c in spec for c in "*?["):
     return [zoo.resolve(spec, root)]
   names = sorted(n for n in os.listdir(root) if fnmatch.fnmatch(n, spec))

@@ -72,7 +72,7 @@ def export_codec(codec, base_dir, name, version=None, overwrite=False,
   # Keras records the input spec on the first __call__; saving needs it.
   codec(tf.zeros((1, codec.stride, codec.stride, 3)))
   extra = {"requires": REQUIREMENT}
-  host_coder = getattr(codec.latent_codec, "host_coder", None)
+  host_coder = codec.latent_codec.host_coder
   if host_coder:  # coding runs in Python: the SavedModel cannot hold it
     extra.update(host_coder=host_coder,
                  requires=f"{REQUIREMENT}; the tfpc package and {host_coder}")
