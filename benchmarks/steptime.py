@@ -14,11 +14,17 @@ def interleaved(objectives, batch, architecture, num_filters, rounds):
   then the rounds interleave the objectives, so that load on the machine
   falls on all of them alike. Returns {name: [seconds per round]}.
   """
-  trainers = {}
-  for name, objective in objectives.items():
-    codec = codecs.build_codec({"architecture": architecture,
-                                "num_filters": num_filters})
-    trainers[name] = training.Trainer(codec, objective, tempfile.mkdtemp())
+  return interleaved_trainers(
+      {name: (codecs.build_codec({"architecture": architecture,
+                                  "num_filters": num_filters}), objective)
+       for name, objective in objectives.items()}, batch, rounds)
+
+
+def interleaved_trainers(runs, batch, rounds):
+  """`interleaved` for runs given as {name: (codec, objective)}."""
+  trainers = {name: training.Trainer(codec, objective, tempfile.mkdtemp())
+              for name, (codec, objective) in runs.items()}
+  for name in trainers:
     for _ in range(2):  # trace and warm up
       trainers[name].train_step(batch)[0]["loss"].numpy()
   times = {name: [] for name in trainers}

@@ -7,20 +7,64 @@ import tensorflow as tf
 from tfpc import codecs
 from tfpc import coding
 from tfpc import errors
+from tfpc import export
+from tfpc import zoo
 from tfpc.codecs import base
 
-ARCHITECTURES = ("bls2017", "bmshj2018")
+# A toy size of every registered architecture: the shared tests below run on
+# each, so a new codec is tested by them (and fails the first until listed).
+TOY = {
+    "bls2017": {"num_filters": 8},
+    "bmshj2018": {"num_filters": 8, "num_scales": 32},
+    "mbt2018-mean": {"num_filters": 8, "latent_channels": 6,
+                     "num_scales": 32},
+    "eic-base": {"num_filters": 8, "latent_channels": 6, "num_scales": 32,
+                 "grdn_channels": 8, "grdn_growth": 4, "grdn_layers": 2,
+                 "grdn_blocks": 1, "grdn_groups": 1},
+    "dpc": {"num_filters": 8, "num_blocks": 1, "latent_channels": 4,
+            "context_filters": 6},
+    "nlaic-lite": {"num_filters": 8, "latent_channels": 6, "hyper_filters": 8,
+                   "num_blocks": 1, "attention_chunk": 64, "num_scales": 32},
+}
 
 
-@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def _toy(architecture):
+  tf.keras.utils.set_random_seed(0)
+  return codecs.build_codec({"architecture": architecture,
+                             **TOY[architecture]})
+
+
+@pytest.fixture(scope="module")
+def toy_models(tmp_path_factory):
+  """{architecture: (codec-form model, serving-form SavedModel or None)}."""
+  root = str(tmp_path_factory.mktemp("toy-models"))
+  models = {}
+  for architecture in TOY:
+    codec = _toy(architecture)
+    export.export_codec(codec, root, architecture)
+    serving = None
+    if codec.latent_codec.serving_unsupported is None:
+      serving = tf.saved_model.load(export.export_serving(
+          codec, root, architecture + export.SERVING_SUFFIX))
+    models[architecture] = (zoo.load(architecture, root), serving)
+  return models
+
+
+def test_every_registered_architecture_has_a_toy_size():
+  assert set(TOY) == set(codecs.CODECS)
+
+
+@pytest.mark.parametrize("architecture", sorted(TOY))
 def test_training_call_returns_what_a_loop_needs(architecture):
-  codec = codecs.build_codec({"architecture": architecture, "num_filters": 8})
-  x = tf.random.uniform((2, 64, 64, 3), 0, 255, seed=1)
+  codec = _toy(architecture)
+  side = 2 * codec.stride
+  x = tf.random.uniform((2, side, side, 3), 0, 255, seed=1)
   out = codec(x, training=True)
-  assert out["x_hat"].shape == (2, 64, 64, 3)
+  assert out["x_hat"].shape == (2, side, side, 3)
   assert out["bits"].shape == (2,)
-  assert out["y_hat"].shape == (2, 4, 4, 8)
-  expected_bpp = float(tf.reduce_sum(out["bits"])) / (2 * 64 * 64)
+  assert out["y_hat"].shape[:3] == (2, side // codec.transform_stride,
+                                    side // codec.transform_stride)
+  expected_bpp = float(tf.reduce_sum(out["bits"])) / (2 * side * side)
   assert float(out["bpp"]) == pytest.approx(expected_bpp, rel=1e-5)
   with tf.GradientTape() as tape:
     loss = codec(x, training=True)["bpp"]
@@ -45,19 +89,35 @@ def test_edge_padding_replicates_last_row_and_column():
   np.testing.assert_array_equal(padded[3], [3, 4, 5, 5])
 
 
-@pytest.mark.parametrize("architecture", ARCHITECTURES)
-@pytest.mark.parametrize("shape", [(1, 1), (17, 31), (64, 64), (65, 7)])
-def test_round_trip_exact_shape_and_deterministic(tiny_models, photo,
-                                                  architecture, shape):
-  model = tiny_models[architecture]
-  pixels = np.ascontiguousarray(photo[100:100 + shape[0], 200:200 + shape[1]])
-  data = coding.encode(model, pixels)
-  assert data == coding.encode(model, pixels)
-  decoded = coding.decode(data, model)
-  assert decoded.pixels.shape == pixels.shape
-  assert decoded.pixels.dtype == np.uint8
-  np.testing.assert_array_equal(decoded.pixels,
-                                coding.decode(data, model).pixels)
+@pytest.mark.parametrize("architecture", sorted(TOY))
+def test_round_trip_exact_shape_deterministic_and_served(toy_models, photo,
+                                                         architecture):
+  model, serving = toy_models[architecture]
+  for shape in ((1, 1), (17, 31), (65, 7)):
+    pixels = np.ascontiguousarray(photo[100:100 + shape[0],
+                                        200:200 + shape[1]])
+    data = coding.encode(model, pixels)
+    assert data == coding.encode(model, pixels)
+    decoded = coding.decode(data, model)
+    assert decoded.pixels.shape == pixels.shape
+    assert decoded.pixels.dtype == np.uint8
+    np.testing.assert_array_equal(decoded.pixels,
+                                  coding.decode(data, model).pixels)
+  if serving is not None:
+    out = serving.signatures["reconstruct"](images=pixels[None])
+    assert out["reconstruction"].shape == (1, *pixels.shape)
+    assert np.isfinite(out["bpp"].numpy()).all()
+
+
+@pytest.mark.parametrize("architecture", sorted(TOY))
+def test_bad_files_are_refused_with_a_tfpc_error(toy_models, photo,
+                                                 architecture):
+  model, _ = toy_models[architecture]
+  data = coding.encode(model, np.ascontiguousarray(photo[:40, :40]))
+  flipped = data[:-3] + bytes([data[-3] ^ 0xff]) + data[-2:]
+  for bad in (data[:len(data) // 2], data[:-1], flipped, b""):
+    with pytest.raises(errors.TfpcError):
+      coding.decode(bad, model)
 
 
 def test_decoding_with_another_model_is_refused(tiny_models, photo):

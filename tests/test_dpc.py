@@ -236,7 +236,7 @@ def test_training_rate_masks_symbols_the_importance_map_drops(tiny_dpc,
 
 def test_objective_clips_the_rate_and_trains(tiny_dpc, image):
   objective = losses.OBJECTIVES["dpc_rd"](tiny_dpc, alpha=2.0, beta=1.0,
-                                          target_bpp=10.0, distance=None)
+                                          target_bpp=10.0, distance="none")
   x = tf.cast(np.stack([image, image[::-1]]), tf.float32)
   with tf.GradientTape() as tape:
     outputs = tiny_dpc(x, training=True)
@@ -246,7 +246,7 @@ def test_objective_clips_the_rate_and_trains(tiny_dpc, image):
   gradients = tape.gradient(terms["loss"],
                             tiny_dpc.context_model.trainable_variables)
   assert all(g is None or not np.any(g) for g in gradients)  # rate clipped
-  unclipped = dpc_loss.DeepPerceptualRate(2.0, 1.0, 0.0, distance=None)
+  unclipped = dpc_loss.DeepPerceptualRate(2.0, 1.0, 0.0, distance="none")
   assert float(unclipped(x, outputs)["loss"]) == pytest.approx(
       2.0 * (1 - float(terms["msssim"])) + float(terms["bpp"]), rel=1e-6)
 
@@ -258,7 +258,7 @@ def test_dpc_rd_trains_the_codec_with_the_trainer(tmp_path, photo):
       "latent_channels": 4, "context_filters": 4})
   before = codec.quantizer.centers.numpy()
   objective = losses.OBJECTIVES["dpc_rd"](codec, alpha=1.0, beta=1.0,
-                                          target_bpp=0.1, distance=None)
+                                          target_bpp=0.1, distance="none")
   record = training.Trainer(codec, objective, str(tmp_path), total_steps=2,
                             log_every=1, learning_rate=1e-2).run(
                                 data.patch_dataset([photo], batch_size=2,
