@@ -129,9 +129,20 @@ class CodecModel:
       return self._module.decompress(
           tf.constant(container.strings, tf.string),
           tf.constant([container.height, container.width], tf.int32)).numpy()
-    except tf.errors.InvalidArgumentError as e:
+    except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
       raise errors.CorruptedFileError(
-          f"decoding failed ({e.message.splitlines()[0]})") from None
+          f"decoding failed ({_reason(e.message)})") from None
+
+
+def _reason(message):
+  """The line of a TF error message that says what failed (a graph error
+  puts it after the stack of the node; a host coder's Python exception reads
+  "ValueError: reason")."""
+  for line in message.splitlines():
+    if line.strip() and not line.startswith(
+        (" ", "Graph execution error", "Detected at node", "Traceback")):
+      return line[:300]
+  return "no reason given"
 
 
 def load(spec=None, root=None):
