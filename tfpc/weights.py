@@ -33,6 +33,7 @@ import zipfile
 import numpy as np
 
 from tfpc import errors
+from tfpc import files
 
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 LEGACY_PROTOCOL = 1001
@@ -407,10 +408,9 @@ def convert(path, directory=None):
   directory = weights_dir(directory)
   os.makedirs(directory, exist_ok=True)
   output = os.path.join(directory, f"{name}.npz")
-  with open(output + ".tmp", "wb") as f:
+  with files.replacing(output) as temporary, open(temporary, "wb") as f:
     np.savez(f, **{key: arrays[key].astype(np.float32)
                    for key in NETWORKS[name].shapes})
-  os.replace(output + ".tmp", output)
   return name, output
 
 

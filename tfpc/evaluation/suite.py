@@ -25,6 +25,7 @@ from tqdm import tqdm
 from tfpc import coding
 from tfpc import data
 from tfpc import errors
+from tfpc import files
 from tfpc.config import setting
 from tfpc import image as image_lib
 from tfpc import metrics
@@ -194,9 +195,8 @@ class Evaluation:
               "metrics": quality(pixels, coded["decoded"], self.metric_names),
               "encode_s": coded["encode_s"], "decode_s": coded["decode_s"]}
     os.makedirs(self.cache_dir, exist_ok=True)
-    with open(cache + ".tmp", "w") as f:
+    with files.replacing(cache) as temporary, open(temporary, "w") as f:
       json.dump(result, f)
-    os.replace(cache + ".tmp", cache)
     return result
 
   def _setting_name(self, curve, setting):
