@@ -414,20 +414,28 @@ def convert(path, directory=None):
   return name, output
 
 
-def load(name, directory=None):
-  """The arrays of network `name`: from the weights folder, else shipped."""
-  network = NETWORKS[name]
+def find(name, directory=None):
+  """Path of network `name`'s arrays: in the weights folder, else shipped.
+
+  Raises a `WeightsError` that says which file to get and how to convert it
+  when there is none."""
   folder = weights_dir(directory)
   for path in (os.path.join(folder, f"{name}.npz"),
                os.path.join(SHIPPED, f"{name}.npz")):
     if os.path.exists(path):
-      with np.load(path, allow_pickle=False) as stored:
-        arrays = {key: stored[key] for key in stored.files}
-      if identify(arrays) != name:
-        raise errors.WeightsError(f"{path}: not the {name} weights; convert "
-                                  "the file again with tfpc_weights")
-      return arrays
+      return path
   raise errors.WeightsError(
-      f"{name}.npz not found in {folder}: get {network.source} and convert "
-      "it once with `tfpc_weights FILE` (--weights_dir or $TFPC_WEIGHTS_DIR "
-      "choose the folder)")
+      f"{name}.npz not found in {folder}: get {NETWORKS[name].source} and "
+      "convert it once with `tfpc_weights FILE` (--weights_dir or "
+      "$TFPC_WEIGHTS_DIR choose the folder)")
+
+
+def load(name, directory=None):
+  """The arrays of network `name` (`find` says where they are)."""
+  path = find(name, directory)
+  with np.load(path, allow_pickle=False) as stored:
+    arrays = {key: stored[key] for key in stored.files}
+  if identify(arrays) != name:
+    raise errors.WeightsError(f"{path}: not the {name} weights; convert "
+                              "the file again with tfpc_weights")
+  return arrays

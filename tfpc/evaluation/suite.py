@@ -129,9 +129,12 @@ class Evaluation:
     if unknown:
       raise errors.ConfigError(f"unknown metrics {sorted(unknown)}; known: "
                                f"{', '.join(metrics.METRICS)}")
+    metrics.check_prerequisites(self.metric_names)
     self.images = find_images(config.images)
     self.curves = (learned_curves(config.models) +
                    conventional_curves(config.codecs))
+    conventional.check_encoders([conventional.CODECS[c.kind]
+                                 for c in self.curves if c.kind != "learned"])
     if not self.curves:
       raise errors.ConfigError("nothing to evaluate: no models, no codecs")
     labels = [c.label for c in self.curves]
