@@ -43,7 +43,7 @@ def auto_block_shape(model, height, width, allowed):
   """None (code the whole image) when the architecture codes an image of
   this size whole (`LearnedCodec.whole_image_pixels`) and its decode fits
   `allowed`; else the largest block, at most `blocks.DEFAULT_BLOCK_SHAPE`
-  and halved on its longer side until one block's decode fits."""
+  and halved on its longer side until a decode in such blocks fits."""
   from tfpc import codecs  # pylint: disable=g-import-not-at-top
   codec = codecs.CODECS[model.metadata["config"]["architecture"]]
   whole = codec.whole_image_pixels
@@ -52,10 +52,12 @@ def auto_block_shape(model, height, width, allowed):
     return None
   stride = model.metadata["stride"]
   shape = list(blocks.DEFAULT_BLOCK_SHAPE)
-  while (not limits.fits(model.decode_cost(*shape), allowed) and
-         max(shape) > stride):
+  while (not limits.fits(model.decode_cost(height, width, shape), allowed)
+         and max(shape) > stride):
     longer = int(shape[1] > shape[0])
     shape[longer] = max(shape[longer] // 2 // stride * stride, stride)
+  if shape[0] >= height and shape[1] >= width:
+    return None  # one block: the whole image
   return tuple(shape)
 
 
