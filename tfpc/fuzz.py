@@ -399,11 +399,12 @@ class _Worker:
 
 
 def run(kinds=KINDS, cases=1000, seed=0, timeout=30.0, memory=3 << 30,
-        log=None):
+        log=None, report_path=None):
   """Fuzzes `cases` mutants of each kind; returns a report dict.
 
   Report: per kind, outcome counts, counts of "decoded" among mutants with
   recomputed checksums, seconds, examples of crashes; plus worker restarts.
+  It is also written to `report_path` after each kind, if given.
   """
   worker = _Worker(timeout, memory)
   try:
@@ -412,7 +413,8 @@ def run(kinds=KINDS, cases=1000, seed=0, timeout=30.0, memory=3 << 30,
       raise RuntimeError(f"the worker could not make the seeds: {seeds}")
     seeds = {k: bytes.fromhex(v) for k, v in seeds.items()}
     rng = np.random.default_rng(seed)
-    report = {"cases_per_kind": cases, "seed": seed, "kinds": {}}
+    report = {"cases_per_kind": cases, "seed": seed, "kinds": {},
+              "worker_restarts": 0}
     for kind in kinds:
       counts = collections.Counter({o: 0 for o in OUTCOMES})
       fixed_decoded = fixed_total = 0
@@ -432,11 +434,14 @@ def run(kinds=KINDS, cases=1000, seed=0, timeout=30.0, memory=3 << 30,
           "checksum_fixed_decoded": fixed_decoded,
           "seconds": round(time.monotonic() - start, 1),
           "examples": examples}
+      report["worker_restarts"] = worker.restarts
       if log:
         log(f"{kind}: {dict(counts)}, {fixed_decoded}/{fixed_total} "
             f"checksum-fixed mutants decoded, "
             f"{report['kinds'][kind]['seconds']} s")
-    report["worker_restarts"] = worker.restarts
+      if report_path:
+        with open(report_path, "w") as f:
+          json.dump(report, f, indent=1)
     return report
   finally:
     worker.stop()
@@ -463,12 +468,8 @@ def main(argv=None):
   unknown = set(kinds) - set(KINDS)
   if unknown:
     parser.error(f"unknown kinds {sorted(unknown)}; known: {', '.join(KINDS)}")
-  report = run(kinds, args.cases, args.seed, args.timeout,
-               int(args.memory * 2**30),
-               log=lambda line: print(line, flush=True))
-  if args.report:
-    with open(args.report, "w") as f:
-      json.dump(report, f, indent=1)
+  run(kinds, args.cases, args.seed, args.timeout, int(args.memory * 2**30),
+      log=lambda line: print(line, flush=True), report_path=args.report)
 
 
 if __name__ == "__main__":

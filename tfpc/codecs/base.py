@@ -165,19 +165,19 @@ class LearnedCodec(tf.keras.Model):
     """Roughly what decoding a height x width image takes, from the model's
     config alone (a `limits.Cost`).
 
-    Memory: the output buffers (float32 reconstruction, uint8 pixels: 32
-    bytes per pixel), and the synthesis activations: a tile's
-    (`coding_memory`) when the transform runs in tiles, else three float32
-    copies of its widest layer (N filters at half the resolution: 3 N bytes
-    per pixel). Work: 5x5 (de)convolutions of N filters at 1/2, 1/4 and 1/8
+    Memory: the output buffers (float32 reconstruction, uint8 pixels, their
+    copies: 40 bytes per pixel), and the synthesis activations: a tile's
+    (`coding_memory`) when the transform runs in tiles, else four float32
+    copies of its widest layer (N filters at half the resolution: 4 N bytes
+    per pixel; measured: benchmarks/decode_cost.py). Work: 5x5 (de)convolutions of N filters at 1/2, 1/4 and 1/8
     of the resolution, about 9 N^2 multiply-adds per pixel.
     """
     filters = config.get("num_filters", 192)
     pixels = height * width
-    activations = 3 * filters * pixels
+    activations = 4 * filters * pixels
     if cls.coding_halo is not None:
       activations = min(activations, cls.coding_memory)
-    return limits.Cost(32 * pixels + activations, 9 * filters**2 * pixels)
+    return limits.Cost(40 * pixels + activations, 9 * filters**2 * pixels)
 
   def tile_side(self):
     """Pixels per tile side: the largest multiple of the stride whose

@@ -84,11 +84,12 @@ class DPC(base.LearnedCodec):
     decoder (`context.decode_volume`) over the K x h x w symbols at 1/8:
     float64 caches of every layer's input (1 + F (layers - 1) channels),
     about 64 bytes of indexes per symbol, and 14 taps of F x F per symbol
-    and layer."""
+    and layer, counted 8 times: numpy's gathers in float64 run at about an
+    eighth of the nominal rate (benchmarks/decode_cost.py)."""
     cost = super().decode_cost(config, height, width)
     symbols = config.get("latent_channels", 32) * height * width / 64
     filters = config.get("context_filters", 24)
     layers = config.get("context_layers", 3)
     memory = symbols * (8 * (1 + filters * (layers - 1)) + 64)
-    work = symbols * layers * 14 * filters**2
+    work = 8 * symbols * layers * 14 * filters**2
     return limits.Cost(cost.memory + int(memory), cost.work + work)
