@@ -17,7 +17,8 @@ dies, the worker is killed and restarted. Outcomes per kind:
            header's size)
   clean    a `tfpc.errors.TfpcError` of one line
   crash    any other exception, a multi-line message, or the worker dying
-  hang     over the time limit
+  hang     over the time limit, twice (a case over it is run once more
+           in a fresh worker: on a busy machine a case can be starved)
   memory   over the memory limit, or a MemoryError
 
 The worker runs with a small decode budget ($TFPC_MAX_MEMORY,
@@ -301,13 +302,16 @@ def _decode(kind, data, models, folder):
 
 
 def _worker():
-  """Loads the models, answers "seeds", then decodes cases until EOF."""
+  """Loads the models, says "ready", answers "seeds", then decodes cases
+  until EOF."""
   import tempfile  # pylint: disable=g-import-not-at-top
   from tfpc import errors  # pylint: disable=g-import-not-at-top
   from tfpc import zoo  # pylint: disable=g-import-not-at-top
   models = {a: zoo.load(name) for a, name in ARCHITECTURES.items()}
   folder = tempfile.mkdtemp(prefix="tfpc-fuzz-")
   stdin, stdout = sys.stdin.buffer, sys.stdout
+  stdout.write("ready\n")
+  stdout.flush()
   while True:
     case = _read_case(stdin)
     if case is None:
@@ -343,6 +347,8 @@ class _Worker:
     self.restarts = -1
 
   def _start(self):
+    """Starts the worker and waits until its models are loaded: the time
+    limit of a case does not count the start."""
     self.restarts += 1
     self.process = subprocess.Popen(
         [sys.executable, "-m", "tfpc.fuzz", "--worker"],
@@ -350,6 +356,8 @@ class _Worker:
         stderr=subprocess.DEVNULL, env={
             **os.environ, **WORKER_ENV, "PYTHONPATH": os.pathsep.join(
                 [_ROOT, os.environ.get("PYTHONPATH", "")])})
+    if self.process.stdout.readline() != b"ready\n":
+      raise RuntimeError("the fuzz worker did not start")
 
   def _rss(self):
     try:
@@ -417,21 +425,28 @@ def run(kinds=KINDS, cases=1000, seed=0, timeout=30.0, memory=3 << 30,
               "worker_restarts": 0}
     for kind in kinds:
       counts = collections.Counter({o: 0 for o in OUTCOMES})
-      fixed_decoded = fixed_total = 0
+      fixed_decoded = fixed_total = retried = 0
       examples = []
       start = time.monotonic()
       for _ in range(cases):
         data, fixed = mutate(kind, seeds[kind], rng)
         result = worker.run(kind, data)
+        if result["outcome"] == "hang":
+          # Once more in a fresh worker: a case that was only starved of
+          # CPU on a busy machine finishes then.
+          retried += 1
+          result = worker.run(kind, data)
         counts[result["outcome"]] += 1
         fixed_total += fixed
         fixed_decoded += fixed and result["outcome"] == "decoded"
-        if result["outcome"] in ("crash", "hang", "memory") and len(
-            examples) < 5:
-          examples.append({**result, "mutant": data.hex()[:400]})
+        if result["outcome"] in ("crash", "hang", "memory"):
+          if log:
+            log(f"{kind}: {result} on {data.hex()[:120]}")
+          if len(examples) < 5:
+            examples.append({**result, "mutant": data.hex()[:400]})
       report["kinds"][kind] = {
           **counts, "checksum_fixed": fixed_total,
-          "checksum_fixed_decoded": fixed_decoded,
+          "checksum_fixed_decoded": fixed_decoded, "hangs_retried": retried,
           "seconds": round(time.monotonic() - start, 1),
           "examples": examples}
       report["worker_restarts"] = worker.restarts
