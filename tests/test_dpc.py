@@ -319,3 +319,28 @@ def test_exported_dpc_codes_through_the_cli(tiny_dpc, image, tmp_path):
   np.testing.assert_array_equal(
       image_lib.read_image(str(tmp_path / "out.png")).pixels,
       tiny_dpc.decompress(strings, shape).numpy())
+
+
+def test_a_crafted_file_is_a_one_line_error_with_status_2(tmp_path):
+  # Payloads a range coder never wrote, behind a recomputed checksum:
+  # constriction asserts on them, which used to escape as an internal error.
+  from conftest import run_cli  # pylint: disable=g-import-not-at-top
+  from tfpc import bitstream, coding, errors, zoo  # pylint: disable=g-import-not-at-top
+  model = zoo.load("dpc-msssim-demo")
+  container = bitstream.unpack(coding.encode(
+      model, np.full((32, 32, 3), 90, np.uint8)))
+  for index in range(2):
+    strings = list(container.strings)
+    strings[index] = b"\xff" * 8
+    crafted = bitstream.pack(container.model_id, 32, 32, strings)
+    with pytest.raises(errors.CorruptedFileError,
+                       match="invalid range-coded data") as error:
+      coding.decode(crafted, model)
+    assert "\n" not in str(error.value)
+  (tmp_path / "crafted.tfpc").write_bytes(crafted)
+  result = run_cli("tfpc_decompress", f"--input={tmp_path}/crafted.tfpc",
+                   f"--output={tmp_path}/out.png")
+  assert result.returncode == 2
+  assert result.stderr.count("\n") == 1
+  assert "invalid range-coded data" in result.stderr
+  assert not (tmp_path / "out.png").exists()

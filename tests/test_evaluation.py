@@ -177,3 +177,36 @@ def test_a_run_where_every_job_fails_still_writes_failures_json(tmp_path,
   assert len(failures) == len(conventional.CODECS["jpeg420"].settings)
   assert all("NIQE needs at least 96x96 pixels" in f["error"]
              for f in failures)
+
+
+def test_missing_prerequisites_fail_before_any_job(tmp_path, monkeypatch,
+                                                   photo):
+  images = tmp_path / "images"
+  images.mkdir()
+  Image.fromarray(photo[:64, :64]).save(images / "small.png")
+  monkeypatch.setenv("TFPC_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+  jobs = []
+  monkeypatch.setattr(suite.Evaluation, "_job",
+                      lambda self, *args: jobs.append(args))
+  config = suite.EvalConfig(images=str(images), output_dir=str(tmp_path),
+                            models="", codecs="jpeg420", metrics="psnr,lpips")
+  with pytest.raises(errors.WeightsError) as error:
+    suite.evaluate(config)
+  message = str(error.value)
+  assert "\n" not in message and not jobs
+  for part in ("alexnet.npz", "alexnet-owt-7be5be79.pth", "tfpc_weights"):
+    assert part in message
+  # An ffmpeg without the encoder: said before any job, with the codec.
+  fake = tmp_path / "ffmpeg"
+  fake.write_text("#!/bin/sh\necho ' V....D mjpeg  Motion JPEG'\n")
+  fake.chmod(0o755)
+  monkeypatch.setenv("TFPC_FFMPEG", str(fake))
+  conventional.ffmpeg_components.cache_clear()
+  try:
+    config.metrics, config.codecs = "psnr", "jpeg420,jpeg2000"
+    with pytest.raises(conventional.CodecError,
+                       match=r"no encoder libopenjpeg \(for jpeg2000\)"):
+      suite.evaluate(config)
+  finally:
+    conventional.ffmpeg_components.cache_clear()
+  assert not jobs

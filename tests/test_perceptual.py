@@ -160,6 +160,72 @@ def test_truncated_and_foreign_files_are_weights_errors(tmp_path):
     weights.read_torch(str(path))
 
 
+def test_a_file_cannot_change_how_later_files_read(tmp_path):
+  # BUILD on the FloatStorage global: the reader used to hand out one shared
+  # object, so this file made every later float32 storage int8.
+  bad = tmp_path / "a-bad.pth"
+  bad.write_bytes(P.PROTO + b"\x02" + _global("torch", "FloatStorage") +
+                  P.EMPTY_DICT + _str("dtype") + _str("i1") + P.SETITEM +
+                  P.BUILD + P.STOP)
+  heads = weights.load("lpips_alex")
+  storages = {str(k): heads[f"lin{k}.model.1.weight"].reshape(-1)
+              for k in range(5)}
+  good = str(tmp_path / "b-good.pth")
+  write_zip(good, [(f"lin{k}.model.1.weight", "FloatStorage", str(k),
+                    storages[str(k)].size, None, 0,
+                    (1, storages[str(k)].size, 1, 1),
+                    (storages[str(k)].size, 1, 1, 1)) for k in range(5)],
+            storages)
+  _, alone = weights.convert(good, str(tmp_path / "alone"))
+  with pytest.raises(errors.WeightsError):
+    weights.convert(str(bad), str(tmp_path / "folder"))
+  _, after = weights.convert(good, str(tmp_path / "folder"))
+  with np.load(alone) as first, np.load(after) as second:
+    for key in first.files:
+      np.testing.assert_array_equal(second[key], first[key])
+  np.testing.assert_array_equal(weights.read_torch(good)["lin0.model.1.weight"],
+                                heads["lin0.model.1.weight"])
+
+
+@pytest.mark.parametrize("write", [write_legacy, write_zip])
+def test_layouts_are_checked_before_any_allocation(tmp_path, write):
+  path = str(tmp_path / "state.pth")
+  # One float repeated 2^40 times by strides of 0: 4 TiB from 4 bytes.
+  write(path, [("x", "FloatStorage", "0", 1, None, 0, (1 << 20, 1 << 20),
+                (0, 0))], {"0": np.ones(1, "<f4")})
+  with pytest.raises(errors.WeightsError, match="more elements than"):
+    weights.read_torch(path)
+  # A storage longer than the file.
+  write(path, [("x", "FloatStorage", "0", 1 << 30, None, 0, (4,), (1,))],
+        {"0": np.ones(4, "<f4")})
+  with pytest.raises(errors.WeightsError, match="shorter|truncated"):
+    weights.read_torch(path)
+
+
+def test_a_zip_entry_larger_than_its_file_is_not_read(tmp_path):
+  path = str(tmp_path / "bomb.pth")
+  with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+    archive.writestr("archive/data.pkl", _state_dict_pickle(
+        [("x", "FloatStorage", "0", 4, None, 0, (4,), (1,))], legacy=False))
+    archive.writestr("archive/data/0", bytes(64 << 20))
+  with pytest.raises(errors.WeightsError, match="declares 67108864 bytes"):
+    weights.read_torch(path)
+
+
+@pytest.mark.parametrize("state", [
+    _tuple([_str("storage")]) + P.BINPERSID + P.STOP,
+    P.MARK * 3 + P.STOP,
+    _int(1) + _int(0) + P.TUPLE2 + P.BUILD + P.STOP,
+    b"\x96" + struct.pack("<Q", 1 << 40) + P.STOP,  # BYTEARRAY8
+])
+def test_every_failure_is_a_weights_error(tmp_path, state):
+  path = str(tmp_path / "odd.pth")
+  write_zip(path, ENTRIES, STORAGES, state=P.PROTO + b"\x02" + state)
+  with pytest.raises(errors.WeightsError) as error:
+    weights.read_torch(path)
+  assert "\n" not in str(error.value)
+
+
 def test_tfpc_weights_recognises_files_by_keys_and_shapes(tmp_path):
   heads = weights.load("lpips_alex")
   storages, entries = {}, []

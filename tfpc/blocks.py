@@ -4,7 +4,8 @@ An image is cut into non-overlapping blocks (default 2048 wide, 1024 high,
 as the paper), each coded independently by a codec-form model into one
 version-2 `.tfpc` file (`bitstream.pack_blocks`), and decoded block after
 block: the networks' memory is bounded by one block, not by the image (the
-decoded pixels themselves are the only image-sized buffer).
+decoded pixels themselves are the only image-sized buffer; post-processing
+works on them strip by strip, in place).
 
 Independent blocks leave seams. Partial post-processing runs a small network
 (`PostFilter`) only on strips of `width` pixels centred on the block
@@ -66,11 +67,10 @@ def decode(model, container, post_filter=None, width=DEFAULT_WIDTH,
   for (top, left, bottom, right), strings in zip(grid, container.strings):
     pixels[top:bottom, left:right] = model.decode(bitstream.pack(
         model.model_id, bottom - top, right - left, strings))
-  if post_filter is None:
-    return pixels
-  x = tf.constant(pixels[None], tf.float32)
-  x = post_process(x, container.block_shape, post_filter, width, sigma)
-  return tf.saturate_cast(tf.round(x[0]), tf.uint8).numpy()
+  if post_filter is not None:
+    post_process_in_place(pixels, container.block_shape, post_filter, width,
+                          sigma)
+  return pixels
 
 
 def seam_weights(width=DEFAULT_WIDTH, sigma=None):
@@ -84,32 +84,57 @@ def _slice(x, axis, start, stop):
   return x[(slice(None),) * axis + (slice(start, stop),)]
 
 
-def _blend_seam(x, seam, axis, post_filter, width, sigma):
-  """x [N, H, W, 3] with the strip around `seam` (on axis 1 or 2) blended."""
+def _seams(shape, block_shape):
+  """(axis, position) of the seams of a [N, H, W, 3] batch of blocks: the
+  vertical ones (axis 2) first."""
+  return [(axis, seam) for axis, block in ((2, block_shape[1]),
+                                           (1, block_shape[0]))
+          for seam in range(block, shape[axis], block)]
+
+
+def _blended_strip(x, seam, axis, post_filter, width, sigma):
+  """(start, stop, the strip [start, stop) of x [N, H, W, 3] around `seam`
+  on axis 1 or 2, blended by eq. 7 as float32). Reads the strip and the
+  filter's context only."""
   size = x.shape[axis]
   start, stop = max(seam - width // 2, 0), min(seam + width // 2, size)
   context = (max(start - post_filter.margin, 0),
              min(stop + post_filter.margin, size))
-  filtered = _slice(post_filter(_slice(x, axis, *context)), axis,
-                    start - context[0], stop - context[0])
+  filtered = _slice(post_filter(tf.cast(_slice(x, axis, *context),
+                                        tf.float32)),
+                    axis, start - context[0], stop - context[0])
   shape = [1, 1, 1, 1]
   shape[axis] = stop - start
   offset = seam - width // 2
   weight = tf.reshape(seam_weights(width, sigma)[start - offset:stop - offset],
                       shape)
-  blended = filtered * weight + _slice(x, axis, start, stop) * (1 - weight)
-  return tf.concat([_slice(x, axis, 0, start), blended,
-                    _slice(x, axis, stop, size)], axis)
+  original = tf.cast(_slice(x, axis, start, stop), tf.float32)
+  return start, stop, filtered * weight + original * (1 - weight)
 
 
 def post_process(x, block_shape, post_filter, width=DEFAULT_WIDTH,
                  sigma=None):
   """Partial post-processing of a float batch [N, H, W, 3] (static sizes)
   made of blocks of `block_shape`: only strips around the seams change."""
-  for axis, block in ((2, block_shape[1]), (1, block_shape[0])):
-    for seam in range(block, x.shape[axis], block):
-      x = _blend_seam(x, seam, axis, post_filter, width, sigma)
+  for axis, seam in _seams(x.shape, block_shape):
+    start, stop, blended = _blended_strip(x, seam, axis, post_filter, width,
+                                          sigma)
+    x = tf.concat([_slice(x, axis, 0, start), blended,
+                   _slice(x, axis, stop, x.shape[axis])], axis)
   return x
+
+
+def post_process_in_place(pixels, block_shape, post_filter,
+                          width=DEFAULT_WIDTH, sigma=None):
+  """`post_process` of uint8 pixels [H, W, 3], strip by strip in place:
+  each blended strip is rounded into `pixels` (the horizontal strips read
+  the vertical ones' rounded output where they cross)."""
+  batch = pixels[None]
+  for axis, seam in _seams(batch.shape, block_shape):
+    start, stop, blended = _blended_strip(batch, seam, axis, post_filter,
+                                          width, sigma)
+    _slice(batch, axis, start, stop)[...] = tf.saturate_cast(
+        tf.round(blended), tf.uint8).numpy()
 
 
 class PostFilter(tf.keras.Model):

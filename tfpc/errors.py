@@ -45,6 +45,10 @@ class ImageTooLargeError(BitstreamError):
   """The header claims an image larger than the configured limit."""
 
 
+class DecodeTooCostlyError(BitstreamError):
+  """Decoding the file would take more memory or time than the budget."""
+
+
 class WrongModelError(BitstreamError):
   """The file was written by another model than the one asked to decode it."""
 

@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from tfpc import bitstream
 from tfpc import errors
+from tfpc import files
 
 DEFAULT_MAX_SIDE = 16384
 
@@ -97,7 +98,8 @@ def write_image(path, pixels, grayscale=False):
     img = img.convert("L")
   suffix = os.path.splitext(path)[1].lower()
   try:
-    img.save(path, format=None if suffix else "PNG")
+    with files.replacing(path) as temporary:
+      img.save(temporary, format=None if suffix else "PNG")
   except (OSError, ValueError, KeyError) as e:
     raise errors.ImageReadError(f"{path}: cannot write image ({e})") from None
 

@@ -33,6 +33,7 @@ import zipfile
 import numpy as np
 
 from tfpc import errors
+from tfpc import files
 
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 LEGACY_PROTOCOL = 1001
@@ -115,6 +116,8 @@ NETWORKS = {
 
 @dataclasses.dataclass(frozen=True)
 class _StorageType:
+  """A storage type global (`torch.FloatStorage`...), made anew for each
+  lookup: nothing a pickle does to it outlives its file."""
   dtype: str
 
 
@@ -146,23 +149,44 @@ def _rebuild_parameter(data, *unused):
   return data
 
 
-_ALLOWED = {("collections", "OrderedDict"): collections.OrderedDict,
-            ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-            ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-            ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-            **{("torch", name): _StorageType(dtype)
-               for name, dtype in STORAGE_DTYPES.items()}}
+_FUNCTIONS = {("collections", "OrderedDict"): collections.OrderedDict,
+              ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+              ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+              ("torch._utils", "_rebuild_parameter"): _rebuild_parameter}
 
 
-class _Unpickler(pickle.Unpickler):
-  """Builds state dicts of `_Tensor`s; refuses every other global."""
+class _Unpickler(pickle._Unpickler):  # pylint: disable=protected-access
+  """Builds state dicts of `_Tensor`s; refuses every other global.
+
+  The Python unpickler, so that BUILD (setting an object's state) can be
+  allowed on the state dict alone (its `_metadata`): on a function it could
+  change the function for every later file."""
+
+  dispatch = dict(pickle._Unpickler.dispatch)  # pylint: disable=protected-access
 
   def find_class(self, module, name):
-    if (module, name) not in _ALLOWED:
+    if module == "torch" and name in STORAGE_DTYPES:
+      return _StorageType(STORAGE_DTYPES[name])
+    if (module, name) not in _FUNCTIONS:
       raise errors.UnsafeFileError(
-          f"the pickle asks for {module}.{name}, which a weight file does not "
-          "need; refused (only tensors, storages and OrderedDict are read)")
-    return _ALLOWED[module, name]
+          f"the pickle asks for {module + '.' + name!r}, which a weight file "
+          "does not need; refused (only tensors, storages and OrderedDict "
+          "are read)")
+    return _FUNCTIONS[module, name]
+
+  def load_build(self):
+    if not isinstance(self.stack[-2:-1] and self.stack[-2],
+                      collections.OrderedDict):
+      raise pickle.UnpicklingError("BUILD on something else than a dict")
+    super().load_build()
+
+  dispatch[pickle.BUILD[0]] = load_build
+  # torch pickles with protocol 2: no out-of-band buffers, whose opcode would
+  # allocate the length it reads before reading.
+  for opcode in (pickle.BYTEARRAY8, pickle.NEXT_BUFFER,
+                 pickle.READONLY_BUFFER):
+    del dispatch[opcode[0]]
+  del opcode
 
   def persistent_load(self, pid):
     if not (isinstance(pid, tuple) and len(pid) in (5, 6)
@@ -171,16 +195,38 @@ class _Unpickler(pickle.Unpickler):
     _, kind, key, _, numel, *view = pid
     if view and view[0] is not None:  # legacy storage view: (key, offset, n)
       _, offset, numel = view[0]
-      return _Storage(str(key), kind.dtype, offset, numel)
-    return _Storage(str(key), kind.dtype, 0, numel)
+    else:
+      offset = 0
+    if not all(isinstance(n, int) and n >= 0 for n in (offset, numel)):
+      raise pickle.UnpicklingError(f"bad storage offset or size in {pid!r}")
+    return _Storage(str(key), kind.dtype, offset, numel)
+
+
+class _Bounded:
+  """A binary file whose reads never ask for more than its remaining bytes
+  (a pickle's length fields cannot make the reader allocate more)."""
+
+  def __init__(self, file, size):
+    self.file, self.size = file, size
+
+  def read(self, count=-1):
+    remaining = self.size - self.file.tell()
+    return self.file.read(remaining if count < 0 else min(count, remaining))
+
+  def readline(self):
+    return self.file.readline(max(self.size - self.file.tell(), 0))
+
+  def tell(self):
+    return self.file.tell()
 
 
 def _unpickle(file):
   return _Unpickler(file, encoding="utf-8").load()
 
 
-def _legacy(file):
+def _legacy(file, file_size):
   """The object and its storages' bytes of a legacy-layout stream."""
+  file = _Bounded(file, file_size)
   if _unpickle(file) != LEGACY_MAGIC:
     raise pickle.UnpicklingError("no PyTorch magic number")
   if _unpickle(file) != LEGACY_PROTOCOL:
@@ -190,30 +236,54 @@ def _legacy(file):
   dtypes, storages = _dtypes(state), {}
   for key in _unpickle(file):
     count = int.from_bytes(file.read(8), "little", signed=True)
-    dtype = dtypes[str(key)]
-    data = file.read(count * dtype.itemsize)
-    if count < 0 or len(data) != count * dtype.itemsize:
+    dtype = dtypes.get(str(key))
+    if dtype is None:
+      raise pickle.UnpicklingError(f"storage {key} belongs to no tensor")
+    if not 0 <= count * dtype.itemsize <= file_size - file.tell():
       raise pickle.UnpicklingError(f"storage {key} is truncated")
-    storages[str(key)] = np.frombuffer(data, dtype)
+    storages[str(key)] = np.frombuffer(file.read(count * dtype.itemsize),
+                                       dtype)
   return state, storages
 
 
-def _zip(archive):
+def _read_entry(archive, name, file_size, needed=None):
+  """The bytes of zip entry `name`, at most `needed` of them.
+
+  torch stores entries uncompressed: one that declares more bytes than the
+  whole file is refused before reading (a zip bomb stops there)."""
+  try:
+    info = archive.getinfo(name)
+  except KeyError:
+    raise pickle.UnpicklingError(f"no entry {name} in the archive") from None
+  if info.file_size > file_size:
+    raise pickle.UnpicklingError(
+        f"{name} declares {info.file_size} bytes, more than the file's "
+        f"{file_size}")
+  with archive.open(info) as entry:
+    return entry.read(info.file_size if needed is None else
+                      min(needed, info.file_size))
+
+
+def _zip(archive, file_size):
   """The object and its storages' bytes of a zip-layout archive."""
   pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")
              and n.count("/") == 1]
   if len(pickles) != 1:
     raise pickle.UnpicklingError("no <name>/data.pkl in the archive")
   prefix = pickles[0][:-len("data.pkl")]
-  state = _unpickle(io.BytesIO(archive.read(pickles[0])))
+  state = _unpickle(io.BytesIO(_read_entry(archive, pickles[0], file_size)))
   order = "<"
   if prefix + "byteorder" in archive.namelist():
-    order = {"little": "<", "big": ">"}[archive.read(prefix + "byteorder")
-                                        .decode().strip()]
+    order = {"little": "<", "big": ">"}[
+        _read_entry(archive, prefix + "byteorder", file_size, 16).decode()
+        .strip()]
   storages = {}
   for key, dtype in _dtypes(state).items():
-    data = archive.read(f"{prefix}data/{key}")
     dtype = dtype.newbyteorder(order)
+    needed = max(t.storage.offset + t.storage.numel for t in state.values()
+                 if t.storage.key == key)
+    data = _read_entry(archive, f"{prefix}data/{key}", file_size,
+                       needed * dtype.itemsize)
     storages[key] = np.frombuffer(data[:len(data) // dtype.itemsize *
                                        dtype.itemsize], dtype)
   return state, storages
@@ -227,46 +297,78 @@ def _tensors(state):
 
 
 def _dtypes(state):
-  return {t.storage.key: np.dtype("<" + t.storage.dtype)
-          for t in _tensors(state).values()}
+  """{storage key: dtype}; one key of two dtypes is refused."""
+  dtypes = {}
+  for tensor in _tensors(state).values():
+    dtype = np.dtype("<" + tensor.storage.dtype)
+    if dtypes.setdefault(tensor.storage.key, dtype) != dtype:
+      raise pickle.UnpicklingError(
+          f"storage {tensor.storage.key} has two element types")
+  return dtypes
+
+
+def _checked_layout(tensor, length):
+  """Raises unless `tensor` is a valid view of `length` storage elements."""
+  size, stride, offset = tensor.size, tensor.stride, tensor.offset
+  if not all(isinstance(n, int) for n in (offset, *size, *stride)):
+    raise pickle.UnpicklingError("sizes, strides and offsets must be ints")
+  if len(size) != len(stride) or min(stride + size, default=0) < 0:
+    raise pickle.UnpicklingError(f"bad size {size} or stride {stride}")
+  if 0 in size:
+    return
+  last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+  if offset < 0 or last >= length:
+    raise pickle.UnpicklingError("a tensor reaches outside its storage")
+  # A tensor is a view: its elements can repeat (stride 0), but a weight
+  # file has no use for more of them than its storage holds.
+  if np.prod(size, dtype=object) > length:
+    raise pickle.UnpicklingError(
+        f"a tensor of size {size} has more elements than its storage "
+        f"({length})")
 
 
 def _array(tensor, storages):
   """The tensor's elements as a new array (views and strides resolved)."""
   storage = tensor.storage
-  data = storages[storage.key][storage.offset:storage.offset + storage.numel]
-  size, stride = tensor.size, tensor.stride
-  if len(size) != len(stride) or min(stride + size, default=0) < 0:
-    raise pickle.UnpicklingError(f"bad size {size} or stride {stride}")
-  if 0 in size:
-    return np.zeros(size, data.dtype.newbyteorder("="))
-  last = tensor.offset + sum((n - 1) * s for n, s in zip(size, stride))
-  if tensor.offset < 0 or last >= len(data):
-    raise pickle.UnpicklingError("a tensor reaches outside its storage")
+  data = storages[storage.key]
+  if storage.offset + storage.numel > len(data):
+    raise pickle.UnpicklingError(f"storage {storage.key} is shorter than "
+                                 "its tensors claim")
+  data = data[storage.offset:storage.offset + storage.numel]
+  _checked_layout(tensor, len(data))
+  if 0 in tensor.size:
+    return np.zeros(tensor.size, data.dtype.newbyteorder("="))
   view = np.lib.stride_tricks.as_strided(
-      data[tensor.offset:], size, [s * data.itemsize for s in stride],
-      writeable=False)
+      data[tensor.offset:], tensor.size,
+      [s * data.itemsize for s in tensor.stride], writeable=False)
   return view.astype(data.dtype.newbyteorder("="))
 
 
 def read_torch(path):
-  """{name: numpy array} of a `torch.save`d state dict, either layout."""
+  """{name: numpy array} of a `torch.save`d state dict, either layout.
+
+  Every problem with the file raises `WeightsError` (`UnsafeFileError` for
+  a pickle that asks for code), before any allocation larger than the file
+  (a zip entry's declared size counts)."""
   try:
+    file_size = os.path.getsize(path)
     if zipfile.is_zipfile(path):
       with zipfile.ZipFile(path) as archive:
-        state, storages = _zip(archive)
+        state, storages = _zip(archive, file_size)
     else:
       with open(path, "rb") as f:
-        state, storages = _legacy(f)
+        state, storages = _legacy(f, file_size)
     return {name: _array(t, storages) for name, t in state.items()}
   except errors.UnsafeFileError as e:
     raise errors.UnsafeFileError(f"{path}: {e}") from None
   except OSError as e:
     raise errors.WeightsError(f"{path}: cannot read ({e})") from None
-  except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError,
-          AttributeError, IndexError, zipfile.BadZipFile) as e:
+  except Exception as e:  # pylint: disable=broad-except
+    # Any failure of the pickle machinery, zipfile or zlib on foreign bytes.
+    reason = str(e).splitlines()[0][:200] if str(e) else ""
     raise errors.WeightsError(f"{path}: not a PyTorch state dict that tfpc "
-                              f"can read ({type(e).__name__}: {e})") from None
+                              f"can read ({type(e).__name__}: {reason})"
+                              ) from None
 
 
 def identify(arrays):
@@ -306,27 +408,34 @@ def convert(path, directory=None):
   directory = weights_dir(directory)
   os.makedirs(directory, exist_ok=True)
   output = os.path.join(directory, f"{name}.npz")
-  with open(output + ".tmp", "wb") as f:
+  with files.replacing(output) as temporary, open(temporary, "wb") as f:
     np.savez(f, **{key: arrays[key].astype(np.float32)
                    for key in NETWORKS[name].shapes})
-  os.replace(output + ".tmp", output)
   return name, output
 
 
-def load(name, directory=None):
-  """The arrays of network `name`: from the weights folder, else shipped."""
-  network = NETWORKS[name]
+def find(name, directory=None):
+  """Path of network `name`'s arrays: in the weights folder, else shipped.
+
+  Raises a `WeightsError` that says which file to get and how to convert it
+  when there is none."""
   folder = weights_dir(directory)
   for path in (os.path.join(folder, f"{name}.npz"),
                os.path.join(SHIPPED, f"{name}.npz")):
     if os.path.exists(path):
-      with np.load(path, allow_pickle=False) as stored:
-        arrays = {key: stored[key] for key in stored.files}
-      if identify(arrays) != name:
-        raise errors.WeightsError(f"{path}: not the {name} weights; convert "
-                                  "the file again with tfpc_weights")
-      return arrays
+      return path
   raise errors.WeightsError(
-      f"{name}.npz not found in {folder}: get {network.source} and convert "
-      "it once with `tfpc_weights FILE` (--weights_dir or $TFPC_WEIGHTS_DIR "
-      "choose the folder)")
+      f"{name}.npz not found in {folder}: get {NETWORKS[name].source} and "
+      "convert it once with `tfpc_weights FILE` (--weights_dir or "
+      "$TFPC_WEIGHTS_DIR choose the folder)")
+
+
+def load(name, directory=None):
+  """The arrays of network `name` (`find` says where they are)."""
+  path = find(name, directory)
+  with np.load(path, allow_pickle=False) as stored:
+    arrays = {key: stored[key] for key in stored.files}
+  if identify(arrays) != name:
+    raise errors.WeightsError(f"{path}: not the {name} weights; convert "
+                              "the file again with tfpc_weights")
+  return arrays

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tfpc import bitstream
 from tfpc import errors
+from tfpc import limits
 from tfpc.export import layout
 
 MODEL_ROOT = os.environ.get("TFPC_MODEL_DIR") or os.path.join(
@@ -110,28 +111,68 @@ class CodecModel:
   def name(self):
     return f"{self.metadata['name']}/{self.metadata['version']}"
 
+  def decode_cost(self, height, width, block_shape=None):
+    """`limits.Cost` of decoding a height x width image, whole or in blocks
+    of `block_shape` (one block at a time, into the image's pixels)."""
+    from tfpc import codecs  # pylint: disable=g-import-not-at-top
+    config = self.metadata["config"]
+    codec = codecs.CODECS[config["architecture"]]
+    if not block_shape:
+      return codec.decode_cost(config, height, width)
+    block = codec.decode_cost(config, min(block_shape[0], height),
+                              min(block_shape[1], width))
+    return limits.Cost(
+        block.memory + 3 * height * width,
+        block.work * bitstream.num_blocks(height, width, block_shape))
+
+  def check_cost(self, height, width, block_shape=None, allowed=None):
+    """Raises `DecodeTooCostlyError` if decoding such a file would exceed
+    the budget `allowed` (default `limits.budget()`)."""
+    blocks = f" in blocks of {block_shape[1]}x{block_shape[0]}" if (
+        block_shape) else ""
+    limits.check(self.decode_cost(height, width, block_shape),
+                 allowed or limits.budget(),
+                 f"a {width}x{height} image{blocks} with {self.name}")
+
   def encode(self, pixels):
     """uint8 [H, W, 3] -> the bytes of a `.tfpc` file."""
     return self._signatures["compress"](
         image=np.asarray(pixels, np.uint8))["tfpc_bytes"].numpy()
 
-  def decode(self, data, max_side=bitstream.DEFAULT_MAX_SIDE, max_pixels=None):
+  def decode(self, data, max_side=bitstream.DEFAULT_MAX_SIDE, max_pixels=None,
+             allowed=None):
     """`.tfpc` bytes -> uint8 [H, W, 3].
 
-    Checks the file with `bitstream.unpack`, then runs the codec's own
-    `decompress` function: the `decompress` signature would also pay for a
-    PNG that a Python caller does not need."""
+    Checks the file with `bitstream.unpack` and its cost against the budget
+    `allowed` (`check_cost`), then runs the codec's own `decompress`
+    function: the `decompress` signature would also pay for a PNG that a
+    Python caller does not need."""
     container = bitstream.unpack(data, self.model_id, max_side, max_pixels)
+    if container.block_shape:
+      raise errors.BitstreamError("a file of blocks: decode it with "
+                                  "tfpc.coding.decode")
     if len(container.strings) != self.num_strings:
       raise errors.CorruptedFileError(
           f"{len(container.strings)} strings, model expects {self.num_strings}")
+    self.check_cost(container.height, container.width, allowed=allowed)
     try:
       return self._module.decompress(
           tf.constant(container.strings, tf.string),
           tf.constant([container.height, container.width], tf.int32)).numpy()
-    except tf.errors.InvalidArgumentError as e:
+    except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
       raise errors.CorruptedFileError(
-          f"decoding failed ({e.message.splitlines()[0]})") from None
+          f"decoding failed ({_reason(e.message)})") from None
+
+
+def _reason(message):
+  """The line of a TF error message that says what failed (a graph error
+  puts it after the stack of the node; a host coder's Python exception reads
+  "ValueError: reason")."""
+  for line in message.splitlines():
+    if line.strip() and not line.startswith(
+        (" ", "Graph execution error", "Detected at node", "Traceback")):
+      return line[:300]
+  return "no reason given"
 
 
 def load(spec=None, root=None):

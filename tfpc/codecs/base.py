@@ -16,6 +16,7 @@ import types
 
 import tensorflow as tf
 
+from tfpc import limits
 from tfpc.codecs import inference
 from tfpc.codecs import tiling
 
@@ -62,6 +63,9 @@ class LearnedCodec(tf.keras.Model):
       runs them in tiles with this halo (`tiling.tiled`); None: whole images.
     coding_memory: bytes a tile's activations may take, roughly; sets the
       tile size.
+    whole_image_pixels: images larger than this are better coded in blocks
+      (`tfpc.blocks`), even when their decode fits the budget: the codec's
+      decode time per pixel grows with the image; None: no such size.
     separate_decoder: True when the synthesis transform may be tuned after
       training (a perceptual decoder): the model id of its files then covers
       every other weight (`export.layout.coding_id`).
@@ -71,6 +75,7 @@ class LearnedCodec(tf.keras.Model):
   transform_stride = 16
   coding_halo = None
   coding_memory = 1 << 30
+  whole_image_pixels = None
   separate_decoder = False
 
   def __init__(self, analysis_transform, synthesis_transform, latent_codec,
@@ -154,6 +159,25 @@ class LearnedCodec(tf.keras.Model):
         tf.TensorSpec((None, None, 3), tf.uint8)])
     self.decompress = tf.function(self._decompress, input_signature=[
         tf.TensorSpec((None,), tf.string), tf.TensorSpec((2,), tf.int32)])
+
+  @classmethod
+  def decode_cost(cls, config, height, width):
+    """Roughly what decoding a height x width image takes, from the model's
+    config alone (a `limits.Cost`).
+
+    Memory: the output buffers (float32 reconstruction, uint8 pixels, their
+    copies: 40 bytes per pixel), and the synthesis activations: a tile's
+    (`coding_memory`) when the transform runs in tiles, else four float32
+    copies of its widest layer (N filters at half the resolution: 4 N bytes
+    per pixel; measured: benchmarks/decode_cost.py). Work: 5x5 (de)convolutions of N filters at 1/2, 1/4 and 1/8
+    of the resolution, about 9 N^2 multiply-adds per pixel.
+    """
+    filters = config.get("num_filters", 192)
+    pixels = height * width
+    activations = 4 * filters * pixels
+    if cls.coding_halo is not None:
+      activations = min(activations, cls.coding_memory)
+    return limits.Cost(40 * pixels + activations, 9 * filters**2 * pixels)
 
   def tile_side(self):
     """Pixels per tile side: the largest multiple of the stride whose

@@ -227,7 +227,17 @@ def decode_volume(depth_string, symbol_string, shape, centers, layers,
   """Inverse of `encode_volume`: indexes [h, w, K] int32.
 
   `shape` (h, w, K); `centers` [L]; `layers` the exact (kernel, bias)
-  float64 pairs. Runs the context network once per wavefront."""
+  float64 pairs. Runs the context network once per wavefront. Strings that
+  no encoder wrote raise ValueError (constriction asserts on them)."""
+  try:
+    return _decode_volume(depth_string, symbol_string, shape, centers,
+                          layers, depth_logits)
+  except AssertionError as e:
+    raise ValueError(f"invalid range-coded data ({e})") from None
+
+
+def _decode_volume(depth_string, symbol_string, shape, centers, layers,
+                   depth_logits):
   height, width, channels = shape
   depths = _decoder(depth_string).decode(
       _depth_model(depth_logits), height * width).reshape(height, width)

@@ -8,6 +8,7 @@ transposed convolutions never overlap (no checkerboard).
 
 import tensorflow as tf
 
+from tfpc import limits
 from tfpc.codecs import base
 from tfpc.codecs import context
 
@@ -76,3 +77,19 @@ class DPC(base.LearnedCodec):
         num_filters=num_filters, num_blocks=num_blocks,
         latent_channels=latent_channels, num_centers=num_centers,
         context_filters=context_filters, context_layers=context_layers)
+
+  @classmethod
+  def decode_cost(cls, config, height, width):
+    """The base's estimate (its transforms are not tiled), plus the context
+    decoder (`context.decode_volume`) over the K x h x w symbols at 1/8:
+    float64 caches of every layer's input (1 + F (layers - 1) channels),
+    about 64 bytes of indexes per symbol, and 14 taps of F x F per symbol
+    and layer, counted 8 times: numpy's gathers in float64 run at about an
+    eighth of the nominal rate (benchmarks/decode_cost.py)."""
+    cost = super().decode_cost(config, height, width)
+    symbols = config.get("latent_channels", 32) * height * width / 64
+    filters = config.get("context_filters", 24)
+    layers = config.get("context_layers", 3)
+    memory = symbols * (8 * (1 + filters * (layers - 1)) + 64)
+    work = 8 * symbols * layers * 14 * filters**2
+    return limits.Cost(cost.memory + int(memory), cost.work + work)

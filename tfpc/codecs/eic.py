@@ -19,6 +19,7 @@ convolution starts at zero, so an untrained post-filter is the identity.
 
 import tensorflow as tf
 
+from tfpc import limits
 from tfpc.codecs import base
 from tfpc.codecs import mbt2018
 
@@ -110,4 +111,23 @@ class EICBase(mbt2018.MBT2018Mean):
         grdn_channels=grdn_channels, grdn_growth=grdn_growth,
         grdn_layers=grdn_layers, grdn_blocks=grdn_blocks,
         grdn_groups=grdn_groups)
+
+  @classmethod
+  def decode_cost(cls, config, height, width):
+    """The base's estimate plus the GRDN at full resolution: about four
+    float32 copies of a dense block's C + G L channels per pixel (measured:
+    benchmarks/decode_cost.py), and per pixel, its 3x3 dense layers, 1x1
+    fusions and head and tail convolutions."""
+    cost = super().decode_cost(config, height, width)
+    channels = config.get("grdn_channels", 32)
+    growth = config.get("grdn_growth", 16)
+    layers = config.get("grdn_layers", 3)
+    blocks = config.get("grdn_blocks", 2) * config.get("grdn_groups", 2)
+    width_dense = channels + growth * layers
+    per_block = 9 * growth * sum(channels + growth * i for i in range(layers))
+    per_block += width_dense * channels
+    pixels = height * width
+    return limits.Cost(cost.memory + 16 * width_dense * pixels,
+                       cost.work + (blocks * per_block + 54 * channels) *
+                       pixels)
 

@@ -12,11 +12,15 @@ Attention memory: a non-local block over P positions holds a P x P score
 matrix. `attention_chunk` bounds it to attention_chunk x P (queries are
 processed in chunks), and block-based coding (`tfpc.blocks`) bounds P: a
 2048x1024 block has 512 x 256 positions at the 1/4 level, so the scores of
-one chunk of 1024 queries take 512 MiB in float32.
+one chunk of 1024 queries take 512 MiB in float32. Attention time is
+quadratic in P: per pixel, it grows with the image. Images larger than a
+2048x1024 block are therefore coded in blocks unless asked otherwise
+(`whole_image_pixels`, `tfpc.coding`), and `decode_cost` counts it.
 """
 
 import tensorflow as tf
 
+from tfpc import limits
 from tfpc.codecs import base
 from tfpc.codecs import latent
 from tfpc.codecs import transforms
@@ -138,6 +142,8 @@ class NLAICLite(base.LearnedCodec):
   """NLAIC transforms (N filters, M latent channels, `num_blocks` residual
   blocks per stage) and a mean-scale hyperprior of `hyper_filters`."""
 
+  whole_image_pixels = 2048 * 1024  # the paper's block
+
   def __init__(self, num_filters=192, latent_channels=192, hyper_filters=128,
                num_blocks=3, attention_chunk=1024, num_scales=64,
                scale_min=0.11, scale_max=256.0):
@@ -156,3 +162,24 @@ class NLAICLite(base.LearnedCodec):
         hyper_filters=hyper_filters, num_blocks=num_blocks,
         attention_chunk=attention_chunk, num_scales=num_scales,
         scale_min=scale_min, scale_max=scale_max)
+
+  @classmethod
+  def decode_cost(cls, config, height, width):
+    """The base's estimate, plus the residual blocks (two 3x3 convolutions
+    each: at 1/2 and 1/8 of the resolution, and in the attention modules at
+    1/4 and 1/16, twice) and the attention: at P positions of C channels,
+    P^2 C multiply-adds and, per chunk of queries, three float32 chunk x P
+    matrices (scores, their exponentials, the softmax)."""
+    cost = super().decode_cost(config, height, width)
+    filters = config.get("num_filters", 192)
+    latents = config.get("latent_channels", 192)
+    blocks = config.get("num_blocks", 3)
+    chunk = config.get("attention_chunk", 1024)
+    pixels = height * width
+    work = 18 * filters**2 * blocks * pixels * (1 / 4 + 1 / 64 + 2 / 16)
+    memory = 0
+    for positions, channels in ((pixels / 16, filters),
+                                (pixels / 256, latents)):
+      work += positions**2 * channels
+      memory = max(memory, 12 * min(chunk, positions) * positions)
+    return limits.Cost(cost.memory + int(memory), cost.work + work)

@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from tfpc import errors
+from tfpc.metrics.libvmaf import ffmpeg_components
 from tfpc.metrics.libvmaf import ffmpeg_path
 
 
@@ -47,6 +48,12 @@ class Codec:
   arguments: object
   muxer: str
   suffix: str
+
+  @property
+  def encoder(self):
+    """The ffmpeg encoder the codec runs."""
+    arguments = self.arguments(self.settings[0])
+    return arguments[arguments.index("-c:v") + 1]
 
 
 def _x265(pix_fmt):
@@ -85,6 +92,18 @@ CODECS = {c.name: c for c in (
     Codec("webp", "WebP", (0, 5, 15, 30, 50, 70, 85, 95),
           lambda q: ["-c:v", "libwebp", "-quality", str(q)], "webp", "webp"),
 )}
+
+
+def check_encoders(codecs):
+  """Raises `CodecError` unless ffmpeg has the encoders of `codecs`."""
+  missing = [c for c in codecs if c.encoder not in ffmpeg_components(
+      "encoders")]
+  if missing:
+    raise CodecError(
+        f"the ffmpeg at {ffmpeg_path()} has no encoder "
+        f"{', '.join(f'{c.encoder} (for {c.name})' for c in missing)}; set "
+        "$TFPC_FFMPEG to an ffmpeg built with it, or leave the codec out of "
+        "--codecs")
 
 
 def _ffmpeg(arguments, stdin=None):

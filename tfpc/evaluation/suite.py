@@ -26,6 +26,7 @@ from tfpc import coding
 from tfpc import data
 from tfpc import errors
 from tfpc import families
+from tfpc import files
 from tfpc.config import setting
 from tfpc import image as image_lib
 from tfpc import metrics
@@ -138,9 +139,12 @@ class Evaluation:
     if unknown:
       raise errors.ConfigError(f"unknown metrics {sorted(unknown)}; known: "
                                f"{', '.join(metrics.METRICS)}")
+    metrics.check_prerequisites(self.metric_names)
     self.images = find_images(config.images)
     self.curves = (learned_curves(config.models) +
                    conventional_curves(config.codecs))
+    conventional.check_encoders([conventional.CODECS[c.kind]
+                                 for c in self.curves if c.kind != "learned"])
     if not self.curves:
       raise errors.ConfigError("nothing to evaluate: no models, no codecs")
     labels = [c.label for c in self.curves]
@@ -204,9 +208,8 @@ class Evaluation:
               "metrics": quality(pixels, coded["decoded"], self.metric_names),
               "encode_s": coded["encode_s"], "decode_s": coded["decode_s"]}
     os.makedirs(self.cache_dir, exist_ok=True)
-    with open(cache + ".tmp", "w") as f:
+    with files.replacing(cache) as temporary, open(temporary, "w") as f:
       json.dump(result, f)
-    os.replace(cache + ".tmp", cache)
     return result
 
   def _setting_name(self, curve, setting):

@@ -26,6 +26,7 @@ from tfpc.metrics import fullref
 from tfpc.metrics import niqe
 from tfpc.metrics import perceptual
 from tfpc.metrics.libvmaf import VmafError, vmaf, vmaf_tf
+from tfpc.metrics.libvmaf import check_available as check_vmaf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +43,9 @@ class Metric:
       (higher is better), or None when no proxy is trained for it.
     host_fn: numpy uint8 batches -> [N], when `compute` should not go
       through TF (libvmaf).
+    prerequisites: raises a `TfpcError` that says what to install or get
+      when the metric cannot run here (weights, ffmpeg's libvmaf); None:
+      nothing to check.
   """
   name: str
   tf_fn: Callable
@@ -50,6 +54,7 @@ class Metric:
   label: str
   proxy: Optional[Tuple[float, float]] = None
   host_fn: Optional[Callable] = None
+  prerequisites: Optional[Callable] = None
 
   @property
   def proxy_label(self):
@@ -82,16 +87,19 @@ register(Metric("ssim_db", fullref.ssim_db, True, True, "SSIM in dB",
                 (0.0, 5.0)))
 register(Metric("msssim_db", fullref.msssim_db, True, True, "MS-SSIM in dB",
                 (0.0, 5.0)))
-register(Metric("vmaf", vmaf_tf, False, True, "VMAF", (0.0, 1.0), vmaf))
+register(Metric("vmaf", vmaf_tf, False, True, "VMAF", (0.0, 1.0), vmaf,
+                check_vmaf))
 # VMAF NEG (no enhancement gain) discounts what sharpening adds to VMAF.
 register(Metric("vmaf_neg", functools.partial(vmaf_tf, model="vmaf_v0.6.1neg"),
                 False, True, "VMAF NEG", (0.0, 1.0),
-                functools.partial(vmaf, model="vmaf_v0.6.1neg")))
+                functools.partial(vmaf, model="vmaf_v0.6.1neg"), check_vmaf))
 for _name, _label in (("lpips", "LPIPS, AlexNet (lower is better)"),
                       ("lpips_vgg", "LPIPS, VGG16 (lower is better)"),
                       ("dists", "DISTS (lower is better)")):
   register(Metric(_name, functools.partial(perceptual.distance, _name), True,
-                  False, _label, (100.0, -100.0)))
+                  False, _label, (100.0, -100.0),
+                  prerequisites=functools.partial(perceptual.check_weights,
+                                                  _name)))
 register(Metric("niqe", niqe.niqe_tf, False, False,
                 "NIQE (no reference, lower is better)", None,
                 niqe.host_score))
@@ -102,6 +110,14 @@ def get(name):
   if name not in METRICS:
     raise ValueError(f"unknown metric {name!r}; known: {sorted(METRICS)}")
   return METRICS[name]
+
+
+def check_prerequisites(names):
+  """Raises the `TfpcError` of the first metric in `names` that cannot run
+  here, with what to get or install."""
+  for name in names:
+    if get(name).prerequisites is not None:
+      get(name).prerequisites()
 
 
 def proxy_metrics():

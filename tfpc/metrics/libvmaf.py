@@ -16,6 +16,7 @@ Raw frames travel through files in a private temporary folder that is removed
 afterwards, also on failure.
 """
 
+import functools
 import json
 import os
 import subprocess
@@ -45,6 +46,26 @@ def ffmpeg_path():
   if not os.access(path, os.X_OK):
     raise VmafError(f"ffmpeg not found or not executable at {path}")
   return path
+
+
+@functools.lru_cache(maxsize=None)
+def ffmpeg_components(kind):
+  """Names ffmpeg lists with -`kind` ("filters", "encoders"), as a set."""
+  try:
+    result = subprocess.run([ffmpeg_path(), "-hide_banner", f"-{kind}"],
+                            capture_output=True, text=True, timeout=60,
+                            check=False)
+  except (OSError, subprocess.TimeoutExpired) as e:
+    raise VmafError(f"ffmpeg could not run ({e})") from None
+  return frozenset(line.split()[1] for line in result.stdout.splitlines()
+                   if len(line.split()) > 1)
+
+
+def check_available():
+  """Raises `VmafError` unless ffmpeg has the libvmaf filter."""
+  if "libvmaf" not in ffmpeg_components("filters"):
+    raise VmafError(f"the ffmpeg at {ffmpeg_path()} has no libvmaf filter; "
+                    "set $TFPC_FFMPEG to one built with --enable-libvmaf")
 
 
 def _check(reference, distorted):

@@ -303,6 +303,23 @@ def build_optional(name, weights_dir=None):
   return None if name == NO_DISTANCE else build(name, weights_dir)
 
 
+def required_weights(name):
+  """The `tfpc.weights` networks distance `name` loads."""
+  if name.startswith("vgg19_"):
+    return ("vgg19",)
+  net = {"lpips": "alex", "lpips_vgg": "vgg"}.get(name)
+  if net:
+    return ({"alex": "alexnet", "vgg": "vgg16"}[net], f"lpips_{net}")
+  return ("vgg16", "dists")
+
+
+def check_weights(name, weights_dir=None):
+  """Raises `WeightsError` (which file to get, how to convert it) unless
+  every network distance `name` needs is there."""
+  for network in required_weights(name):
+    weights.find(network, weights_dir)
+
+
 _MODELS = {}
 _LOCK = threading.Lock()  # tfpc_eval scores images from several threads
 

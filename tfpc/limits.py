@@ -1,0 +1,89 @@
+"""What decoding may cost, checked from a file's header before any work.
+
+Each codec architecture states what decoding an image of a given size costs
+(`LearnedCodec.decode_cost`: bytes of memory and multiply-adds, roughly).
+tfpc refuses a file whose decode would exceed the budget, and, when encoding
+with automatic block coding, codes in blocks that fit it (`tfpc.coding`).
+
+The budget: memory, by default half of this machine's physical memory
+($TFPC_MAX_MEMORY or --max_memory: bytes, or with a K, M, G suffix); time,
+by default 30 minutes of this machine's cores at a nominal rate of
+`MACS_PER_CORE_SECOND` ($TFPC_MAX_DECODE_SECONDS).
+"""
+
+import collections
+import os
+
+from tfpc import errors
+
+MACS_PER_CORE_SECOND = 1e10  # float32 multiply-adds, one recent x86 core
+DEFAULT_SECONDS = 1800
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+Cost = collections.namedtuple("Cost", "memory work")
+Cost.__doc__ = """Bytes of memory and multiply-adds of a decode."""
+
+
+def _parse_bytes(text, name):
+  text = text.strip().upper().removesuffix("B").removesuffix("I")
+  try:
+    value = float(text[:-1] if text[-1:] in _UNITS else text)
+    return int(value * _UNITS[text[-1] if text[-1:] in _UNITS else ""])
+  except (ValueError, IndexError):
+    raise errors.ConfigError(f"{name}={text!r}: expected bytes, e.g. 8G or "
+                             "500M") from None
+
+
+def physical_memory():
+  """Bytes of physical memory of this machine."""
+  return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def budget(max_memory=None):
+  """The budget a decode must fit, as a `Cost`.
+
+  Args:
+    max_memory: bytes, or text such as "8G"; None: $TFPC_MAX_MEMORY, else
+      half the physical memory.
+  """
+  if max_memory is None:
+    max_memory = os.environ.get("TFPC_MAX_MEMORY") or physical_memory() // 2
+  if isinstance(max_memory, str):
+    max_memory = _parse_bytes(max_memory, "max_memory")
+  seconds = os.environ.get("TFPC_MAX_DECODE_SECONDS") or DEFAULT_SECONDS
+  try:
+    seconds = float(seconds)
+  except ValueError:
+    raise errors.ConfigError(f"TFPC_MAX_DECODE_SECONDS={seconds!r} is not "
+                             "a number") from None
+  return Cost(int(max_memory), seconds * _rate())
+
+
+def fits(cost, allowed):
+  return cost.memory <= allowed.memory and cost.work <= allowed.work
+
+
+def check(cost, allowed, what):
+  """Raises `DecodeTooCostlyError` unless `cost` fits the budget `allowed`.
+
+  `what` names the decode, e.g. "a 4000x3000 image with dpc-msssim-demo"."""
+  if cost.memory > allowed.memory:
+    raise errors.DecodeTooCostlyError(
+        f"decoding {what} would take about {_size(cost.memory)}, over the "
+        f"{_size(allowed.memory)} budget (--max_memory or $TFPC_MAX_MEMORY)")
+  if cost.work > allowed.work:
+    raise errors.DecodeTooCostlyError(
+        f"decoding {what} would take about {cost.work / _rate():.0f} s, over "
+        f"the {allowed.work / _rate():.0f} s budget "
+        "($TFPC_MAX_DECODE_SECONDS)")
+
+
+def _size(count):
+  if count >= 1 << 30:
+    return f"{count / 2**30:.1f} GiB"
+  return f"{count / 2**20:.1f} MiB"
+
+
+def _rate():
+  """Nominal multiply-adds per second of this machine."""
+  return MACS_PER_CORE_SECOND * (os.cpu_count() or 1)
