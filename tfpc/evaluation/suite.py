@@ -250,6 +250,7 @@ class Evaluation:
       self.crops.add_image(os.path.basename(path), pixels)
     if not loaded:
       raise errors.ConfigError("none of the images could be read")
+    self.images = list(loaded)  # the unreadable ones are in the failures
     return loaded
 
   def run(self):

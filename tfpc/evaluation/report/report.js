@@ -81,7 +81,8 @@ function rdSeries(metric, image) {
     const points = image === "" ?
       R.curves[label].map(p => ({bpp: p.bpp, value: p[metric],
                                  setting: p.setting,
-                                 where: `mean of ${p.images} images`})) :
+                                 where: `mean of ${p.images} image` +
+                                        (p.images === 1 ? "" : "s")})) :
       R.records.filter(r => r.curve === label && r.image === image)
         .map(r => ({bpp: r.bpp, value: r.metrics[metric],
                     setting: r.setting, where: image}));
