@@ -238,6 +238,17 @@ def test_crop_comparison_follows_the_slider_and_the_wheel(small_report,
   assert float(page.evaluate("document.getElementById('slider').value")) < 25
   assert np.abs(shown(column, row) - jpeg[row, column]).max() <= 3
 
+  # Flicker shows A and B in turn over the whole view.
+  x, y, w, h = _rect(page, "#flicker")
+  page.mouse("mousePressed", x + w / 2, y + h / 2, buttons=1)
+  page.mouse("mouseReleased", x + w / 2, y + h / 2)
+  states = [page.evaluate("new Promise(r => setTimeout(() => r("
+                          "document.querySelector('#compare img.b').style"
+                          ".visibility), 500))") for _ in range(2)]
+  assert sorted(states) == ["", "hidden"]
+  page.mouse("mousePressed", x + w / 2, y + h / 2, buttons=1)
+  page.mouse("mouseReleased", x + w / 2, y + h / 2)
+
   # The wheel zooms every view on the same region.
   page.call("Input.dispatchMouseEvent", type="mouseWheel", x=left + size / 2,
             y=top + size / 2, deltaX=0, deltaY=-100)
@@ -245,7 +256,8 @@ def test_crop_comparison_follows_the_slider_and_the_wheel(small_report,
       "[...document.querySelectorAll('#crops .view img')].map(i => "
       "i.style.transform)")
   assert len(transforms) == 2 + 4
-  panel_scale = 256 / 64 * 1.25
-  assert all(t.endswith(f"scale({scale * 1.25:g})") for t in transforms[:2])
-  assert all(t.endswith(f"scale({panel_scale:g})") for t in transforms[2:])
+  panel_scale = _rect(page, "#panels .view")[2] / 64 * 1.25
+  scales = [float(re.search(r"scale\(([\d.]+)\)", t).group(1))
+            for t in transforms]
+  assert scales == pytest.approx([scale * 1.25] * 2 + [panel_scale] * 4)
   assert page.errors() == []

@@ -5,7 +5,9 @@ NUL-terminated JSON over file descriptors 3 (commands in) and 4 (replies and
 events out): no WebDriver, no chromedriver, no websocket client. Used by the
 report's browser test and to take the report's screenshot:
 
-  python -m tfpc.evaluation.browser eval/report.html report.png
+  python -m tfpc.evaluation.browser eval/report.html report.png [1280x2000]
+
+(the whole page, or the top of it at that window size).
 """
 
 import base64
@@ -199,12 +201,14 @@ class Chromium:
 
 
 def main(argv):
-  if len(argv) != 3:
-    sys.exit("usage: python -m tfpc.evaluation.browser PAGE.html SHOT.png")
-  with Chromium() as browser:
+  if len(argv) not in (3, 4):
+    sys.exit("usage: python -m tfpc.evaluation.browser PAGE.html SHOT.png "
+             "[WIDTHxHEIGHT]")
+  size = [int(v) for v in argv[3].split("x")] if len(argv) == 4 else []
+  with Chromium(*size) as browser:
     browser.open(argv[1])
     with open(argv[2], "wb") as f:
-      f.write(browser.screenshot(full_page=True))
+      f.write(browser.screenshot(full_page=not size))
     for error in browser.errors():
       print(f"page error: {error}", file=sys.stderr)
 

@@ -120,9 +120,13 @@ def matched_crops(results, image, results_dir, output):
     panels.append((f"{panel['curve']}\n{panel['setting']}", panel["file"],
                    "\n".join(", ".join(scores[i:i + 3])
                              for i in range(0, len(scores), 3))))
-  fig, axes = plt.subplots(1, len(panels), squeeze=False,
-                           figsize=(2.8 * len(panels), 3.6))
-  for ax, (title, file, scores) in zip(axes[0], panels):
+  columns = min(len(panels), 6)
+  rows = -(-len(panels) // columns)
+  fig, axes = plt.subplots(rows, columns, squeeze=False,
+                           figsize=(2.8 * columns, 3.4 * rows + 0.3))
+  for ax in axes.flat[len(panels):]:
+    ax.set_axis_off()
+  for ax, (title, file, scores) in zip(axes.flat, panels):
     ax.imshow(Image.open(os.path.join(results_dir, file)))
     ax.set_title(title, fontsize=8)
     ax.set_xlabel(scores, fontsize=7)

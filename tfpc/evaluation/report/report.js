@@ -449,7 +449,8 @@ function cropsSection() {
   slider.addEventListener("input", split);
   section.append(el("div", {class: "controls"}, "Image ", pick, " A ", sideA,
                     " B ", sideB, flicker, fit),
-                 compare, slider, panels);
+                 el("div", {class: "crop-area"}, el("div", {}, compare, slider),
+                    panels));
   document.addEventListener("DOMContentLoaded", () => {
     showImage();
     split();
