@@ -118,12 +118,12 @@ def matched_crops(results, image, results_dir, output):
         f"{metrics.get(m).label.split(' (')[0]} {record['metrics'][m]:.4g}"
         for m in results["metrics"]]
     panels.append((f"{panel['curve']}\n{panel['setting']}", panel["file"],
-                   "\n".join(", ".join(scores[i:i + 3])
-                             for i in range(0, len(scores), 3))))
+                   "\n".join(", ".join(scores[i:i + 2])
+                             for i in range(0, len(scores), 2))))
   columns = min(len(panels), 6)
   rows = -(-len(panels) // columns)
   fig, axes = plt.subplots(rows, columns, squeeze=False,
-                           figsize=(2.8 * columns, 3.4 * rows + 0.3))
+                           figsize=(2.5 * columns, 3.3 * rows + 0.3))
   for ax in axes.flat[len(panels):]:
     ax.set_axis_off()
   for ax, (title, file, scores) in zip(axes.flat, panels):
