@@ -1,9 +1,11 @@
 """Issue 31: report.html of tfpc_eval, checked in headless Chromium."""
 
+import dataclasses
 import io
 import json
 import re
 import shlex
+import shutil
 
 import numpy as np
 import pytest
@@ -51,29 +53,41 @@ def test_matched_crops_keep_the_closest_rate_whatever_the_order():
   assert chosen == [("q3", 3), ("q3", 3)]
 
 
+_NO_WEBP = """#!/bin/sh
+case "$*" in *libwebp*) echo "no libwebp here" >&2; exit 1;; esac
+exec {ffmpeg} "$@"
+"""
+
+
 @pytest.fixture(scope="module")
 def small_report(tiny_model_root, tmp_path_factory, photo):
-  """A run on one 128x128 image: two tiny models and JPEG 4:2:0."""
+  """A run on one 128x128 image: two tiny models, JPEG 4:2:0, and WebP, whose
+  encoder is missing; one more image is unreadable."""
   root = tmp_path_factory.mktemp("report")
   Image.fromarray(photo[60:188, 180:308]).save(root / "face.png")
   (root / "unreadable.png").write_bytes(b"no image")
+  no_webp = root / "ffmpeg"
+  no_webp.write_text(_NO_WEBP.format(ffmpeg=conventional.ffmpeg_path()))
+  no_webp.chmod(0o755)
   models = ";".join(f"tiny-{a}=" + zoo.resolve(f"tiny-{a}", tiny_model_root)
                     for a in ("bls2017", "bmshj2018"))
   config = suite.EvalConfig(
       images=str(root / "*.png"), output_dir=str(root / "out"),
-      models=models, codecs="jpeg420", anchor="JPEG 4:2:0",
+      models=models, codecs="jpeg420,webp", anchor="JPEG 4:2:0",
       metrics="psnr,ssim", report_bpp=TARGET_BPP, report_crop="32,40,64")
-  suite.evaluate(config, command="tfpc_eval --the=command")
-  output = root / "out"
-  with open(output / "rd.json") as f:
-    return output, json.load(f), photo[60:188, 180:308], config
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setenv("TFPC_FFMPEG", str(no_webp))
+    suite.evaluate(config, command="tfpc_eval --the=command")
+    output = root / "out"
+    with open(output / "rd.json") as f:
+      yield output, json.load(f), photo[60:188, 180:308], config
 
 
 def _crop(output, file):
   return np.asarray(Image.open(output / file).convert("RGB"))
 
 
-def test_report_data_and_crops_come_from_the_run(small_report):
+def test_report_data_and_crops_come_from_the_run(small_report, tmp_path):
   output, results, pixels, config = small_report
   assert (output / "report.html").exists()
   assert (output / "crops_face.png").stat().st_size > 10000
@@ -82,6 +96,8 @@ def test_report_data_and_crops_come_from_the_run(small_report):
   assert [m["name"] for m in results["run"]["models"]] == [
       "tiny-bls2017", "tiny-bmshj2018"]
   assert any("unreadable.png" in f["image"] for f in results["failures"])
+  assert sum("no libwebp here" in f["error"] for f in results["failures"]) == (
+      len(conventional.CODECS["webp"].settings))
   crops = results["crops"]["images"]["face.png"]
   assert crops["region"] == [32, 40, 64]
   np.testing.assert_array_equal(_crop(output, crops["original"]),
@@ -98,16 +114,18 @@ def test_report_data_and_crops_come_from_the_run(small_report):
   np.testing.assert_array_equal(_crop(output, jpeg["file"]),
                                 decoded[32:96, 40:104])
 
-  # A rerun reads every job from the cache and the crops from the crop cache.
-  before = {p["file"]: _crop(output, p["file"]) for p in crops["panels"]}
-  suite.evaluate(config)
-  with open(output / "rd.json") as f:
+  # A rerun (in a copy) reads every job and crop from the cache.
+  again = tmp_path / "again"
+  shutil.copytree(output / "cache", again / "cache")
+  suite.evaluate(dataclasses.replace(config, output_dir=str(again)))
+  with open(again / "rd.json") as f:
     rerun = json.load(f)
   assert rerun["run"]["jobs"] == {"computed": 0, "cached": 11}
   assert shlex.split(rerun["run"]["command"])[:2] == [
       "tfpc_eval", f"--images={config.images}"]
-  for file, crop in before.items():
-    np.testing.assert_array_equal(_crop(output, file), crop)
+  for panel in crops["panels"]:
+    np.testing.assert_array_equal(_crop(again, panel["file"]),
+                                  _crop(output, panel["file"]))
 
 
 @pytest.fixture(scope="module")
@@ -146,12 +164,24 @@ def test_report_in_chromium(small_report, chromium):
   assert page.errors() == []
   assert all(url.startswith("file://") for url in page.requested_urls())
 
+  # What failed is on the page.
+  facts = dict(page.evaluate("[...document.querySelectorAll('#facts tr')]"
+                             ".map(tr => [tr.cells[0].textContent, "
+                             "tr.cells[1].textContent])"))
+  assert facts["curves without any result"] == "WebP"
+  assert facts["jobs"] == "11 computed, 0 from the cache"
+  assert page.evaluate("document.querySelectorAll('#failures tbody tr')"
+                       ".length") == len(results["failures"])
+  assert page.evaluate("document.getElementById('command').textContent") == (
+      "tfpc_eval --the=command")
+
   # The plots are drawn: every curve's colour is on the screenshot.
   _scroll_to(page, "#rd-plots")
   shot = _screenshot(page)
   left, top, width, height = (int(v) for v in _rect(page, "#rd-plots svg"))
   plot = shot[top:top + height, left:left + width].reshape(-1, 3)
-  colors = page.evaluate("R.labels.map(color)")
+  colors = page.evaluate("LABELS.map(color)")
+  assert len(colors) == 3
   for color in colors:
     close = np.all(np.abs(plot.astype(int) - _hex_rgb(color)) <= 8, axis=1)
     assert close.sum() >= 20, f"no {color} curve drawn"
@@ -165,13 +195,22 @@ def test_report_in_chromium(small_report, chromium):
       "JPEG 4:2:0", "mean of 1 image", f"setting {first['setting']}",
       f"{first['bpp']:.4f} bpp", f"PSNR {first['psnr']:.2f}"]
 
+  # One image's points instead of the means: one dot per record.
+  page.evaluate("(() => { const s = document.getElementById('rd-image'); "
+                "s.value = 'face.png'; s.dispatchEvent(new Event('change')); "
+                "})()")
+  assert page.evaluate("document.querySelectorAll('#rd-plots svg')[0]"
+                       ".querySelectorAll('circle').length") == len(
+                           results["records"])
+
   # BD-rate cells hold the JSON's values, shown to two decimals.
   for method, cells in results["bd_rate"].items():
     shown = page.evaluate(
         f"[...document.querySelectorAll('table[data-method={method}] tbody "
         "tr')].map(tr => [tr.cells[0].textContent, ...[...tr.cells].slice(1)"
         ".map(td => [td.dataset.value, td.textContent])])")
-    assert [row[0] for row in shown] == results["labels"]
+    assert [row[0] for row in shown] == [
+        label for label in results["labels"] if label in results["curves"]]
     for label, *row in shown:
       for metric, (value, text) in zip(results["metrics"], row):
         expected = cells[label][metric]["bd_rate"]
@@ -259,5 +298,6 @@ def test_crop_comparison_follows_the_slider_and_the_wheel(small_report,
   panel_scale = _rect(page, "#panels .view")[2] / 64 * 1.25
   scales = [float(re.search(r"scale\(([\d.]+)\)", t).group(1))
             for t in transforms]
-  assert scales == pytest.approx([scale * 1.25] * 2 + [panel_scale] * 4)
+  assert scales == pytest.approx([scale * 1.25] * 2 + [panel_scale] * 4,
+                                rel=1e-5)  # CSS keeps 6 digits
   assert page.errors() == []
