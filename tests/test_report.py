@@ -266,7 +266,8 @@ def test_crop_comparison_follows_the_slider_and_the_wheel(small_report,
   column, row = max(((c, r) for c in columns for r in range(64)),
                     key=lambda cr: np.abs(original[cr[1], cr[0]].astype(int) -
                                           jpeg[cr[1], cr[0]]).sum())
-  assert np.abs(original[row, column].astype(int) - jpeg[row, column]).sum() > 30
+  difference = original[row, column].astype(int) - jpeg[row, column]
+  assert np.abs(difference).sum() > 30
   assert np.abs(shown(column, row) - original[row, column]).max() <= 3
 
   # Drag the slider to 20%: the pixel now shows JPEG's reconstruction.
@@ -300,4 +301,18 @@ def test_crop_comparison_follows_the_slider_and_the_wheel(small_report,
             for t in transforms]
   assert scales == pytest.approx([scale * 1.25] * 2 + [panel_scale] * 4,
                                 rel=1e-5)  # CSS keeps 6 digits
+
+  # A drag of 40 screen pixels pans every view by 40 / 10 crop pixels.
+  page.mouse("mousePressed", left + size / 2, top + size / 2, buttons=1)
+  page.mouse("mouseMoved", left + size / 2 + 40, top + size / 2, buttons=1)
+  page.mouse("mouseReleased", left + size / 2 + 40, top + size / 2)
+  assert page.evaluate("view.cx") == pytest.approx(32 - 40 / (scale * 1.25))
+  panel_size = _rect(page, "#panels .view")[2]
+  shift = float(re.search(r"translate\((-?[\d.]+)px", transforms[-1]).group(1))
+  moved = page.evaluate("document.querySelector('#panels img').style"
+                        ".transform")
+  assert float(re.search(r"translate\((-?[\d.]+)px", moved).group(1)) == (
+      pytest.approx(shift + 4 * panel_scale, rel=1e-5))
+  assert panel_size / 2 - 28 * panel_scale == pytest.approx(
+      shift + 4 * panel_scale, rel=1e-5)
   assert page.errors() == []

@@ -235,8 +235,9 @@ class Evaluation:
 
   def setting_name(self, setting):
     """A setting as records show it: a model's name, or the codec's value."""
-    return self._metadata[setting]["name"] if setting in self._metadata else (
-        setting)
+    if setting in self._metadata:
+      return self._metadata[setting]["name"]
+    return setting
 
   def _read_images(self):
     loaded = {}
@@ -278,26 +279,28 @@ class Evaluation:
                         "image": os.path.basename(path), **result})
     records.sort(key=lambda r: (r["curve"], r["image"], r["bpp"]))
     curves = {curve.label: curve for curve in self.curves}
-    by_name = {os.path.basename(path): value for path, value in images.items()}
-    self.crops.complete(self.cache_dir, lambda label, setting, image: self._code(
-        curves[label], setting, by_name[image][0])["decoded"])
+    pixels = {os.path.basename(path): value[0]
+              for path, value in images.items()}
+
+    def decode(label, setting, image):
+      return self._code(curves[label], setting, pixels[image])["decoded"]
+
+    self.crops.complete(self.cache_dir, decode)
     self.wall_s = time.perf_counter() - start
     return records
 
   def run_facts(self, command):
     """The report's `run`: command, time, job counts, versions, models."""
-    models = [{"curve": curve.label, **{
-        key: self._metadata[path].get(key) for key in (
-            "name", "model_id", "weights_id", "trained_steps", "description")}}
+    keys = ("name", "model_id", "weights_id", "trained_steps", "description")
+    models = [{"curve": curve.label,
+               **{key: self._metadata[path].get(key) for key in keys}}
               for curve in self.curves if curve.kind == "learned"
               for path in curve.settings]
     return {"command": command or _command_of(self.config),
             "finished": datetime.datetime.now(datetime.timezone.utc)
                         .isoformat(timespec="seconds"),
             "wall_s": self.wall_s, "workers": self.config.workers,
-            "jobs": dict(self.jobs), "versions": _versions(), "models": models,
-            "codecs": [c.label for c in self.curves if c.kind != "learned"],
-            "anchor": self.anchor}
+            "jobs": dict(self.jobs), "versions": _versions(), "models": models}
 
 
 def rd_points(records, metric_names):

@@ -40,7 +40,9 @@ function el(tag, attrs, ...children) {
 
 function svgEl(tag, attrs) {
   const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  for (const [key, value] of Object.entries(attrs)) {
+    node.setAttribute(key, value);
+  }
   return node;
 }
 
@@ -129,9 +131,9 @@ function rdPlot(metric, image) {
   const xTitle = svgEl("text", {x: PLOT.left + inner.w / 2,
                                 y: PLOT.height - 6, "text-anchor": "middle"});
   xTitle.textContent = "bits per pixel";
-  const yTitle = svgEl("text", {x: 12, y: PLOT.top + inner.h / 2,
-                                "text-anchor": "middle",
-                                transform: `rotate(-90 12 ${PLOT.top + inner.h / 2})`});
+  const middle = PLOT.top + inner.h / 2;
+  const yTitle = svgEl("text", {x: 12, y: middle, "text-anchor": "middle",
+                                transform: `rotate(-90 12 ${middle})`});
   yTitle.textContent = R.metric_labels[metric];
   svg.append(xTitle, yTitle);
   for (const {label, points} of series) {
@@ -305,13 +307,27 @@ function place() {
     const scale = size / view.side * view.zoom;
     const transform = `translate(${size / 2 - view.cx * scale}px,` +
         `${size / 2 - view.cy * scale}px) scale(${scale})`;
-    for (const img of box.querySelectorAll("img")) img.style.transform = transform;
+    for (const img of box.querySelectorAll("img")) {
+      img.style.transform = transform;
+    }
   }
 }
 
+// A drag pans every view: the view it started in sets the scale.
+let drag = null;
+window.addEventListener("mousemove", event => {
+  if (!drag) return;
+  const scale = drag.box.clientWidth / view.side * view.zoom;
+  view.cx -= (event.clientX - drag.x) / scale;
+  view.cy -= (event.clientY - drag.y) / scale;
+  drag.x = event.clientX;
+  drag.y = event.clientY;
+  place();
+});
+window.addEventListener("mouseup", () => { drag = null; });
+
 function zoomable(box) {
   views.push(box);
-  let drag = null;
   box.addEventListener("wheel", event => {
     event.preventDefault();
     const rect = box.getBoundingClientRect();
@@ -319,25 +335,17 @@ function zoomable(box) {
     const dx = event.clientX - rect.left - rect.width / 2;
     const dy = event.clientY - rect.top - rect.height / 2;
     const px = view.cx + dx / scale, py = view.cy + dy / scale;
-    view.zoom = Math.min(16, Math.max(1, view.zoom * (event.deltaY < 0 ? 1.25 : 0.8)));
+    const factor = event.deltaY < 0 ? 1.25 : 0.8;
+    view.zoom = Math.min(16, Math.max(1, view.zoom * factor));
     const next = rect.width / view.side * view.zoom;
     view.cx = px - dx / next;
     view.cy = py - dy / next;
     place();
   }, {passive: false});
   box.addEventListener("mousedown", event => {
-    drag = {x: event.clientX, y: event.clientY, moved: false};
+    drag = {box, x: event.clientX, y: event.clientY};
     event.preventDefault();
   });
-  window.addEventListener("mousemove", event => {
-    if (!drag) return;
-    const scale = box.clientWidth / view.side * view.zoom;
-    view.cx -= (event.clientX - drag.x) / scale;
-    view.cy -= (event.clientY - drag.y) / scale;
-    drag = {x: event.clientX, y: event.clientY, moved: true};
-    place();
-  });
-  window.addEventListener("mouseup", () => { drag = null; });
   return box;
 }
 
@@ -391,7 +399,8 @@ function cropsSection() {
     entries = [{name: "original", file: crop.original, panel: null},
                ...crop.panels.map(p => ({name: p.curve, file: p.file,
                                          panel: p}))];
-    const options = () => entries.map((e, i) => el("option", {value: i}, e.name));
+    const options = () => entries.map(
+        (e, i) => el("option", {value: i}, e.name));
     sideA.replaceChildren(...options());
     sideB.replaceChildren(...options());
     sideB.value = entries.length > 1 ? 1 : 0;
@@ -409,7 +418,8 @@ function cropsSection() {
               dataset: {metric: m, value: record.metrics[m]}},
               `, ${metricName(m)} ${show(record.metrics[m])}`))] :
           [el("b", {}, "original"), el("br"),
-           `crop ${crop.region[2]} px at (${crop.region[0]}, ${crop.region[1]})`];
+           `crop ${crop.region[2]} px at ` +
+           `(${crop.region[0]}, ${crop.region[1]})`];
       return el("figure", {class: "panel", on: {click: () => {
                   sideB.value = index;
                   choose();
