@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -68,7 +69,7 @@ class Chromium:
     self._process = subprocess.Popen(
         [binary, *FLAGS, f"--user-data-dir={self._profile}",
          f"--window-size={width},{height}", "about:blank"],
-        close_fds=False, stdin=subprocess.DEVNULL,
+        close_fds=False, start_new_session=True, stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         preexec_fn=lambda: (os.dup2(commands_read, 3),
                             os.dup2(replies_write, 4)))
@@ -78,6 +79,13 @@ class Chromium:
     self._next_id = 0
     self.events = []
     self.session = None
+    try:
+      self._attach(width, height)
+    except BaseException:
+      self.close()
+      raise
+
+  def _attach(self, width, height):
     targets = self.call("Target.getTargets")["targetInfos"]
     page = next(t["targetId"] for t in targets if t["type"] == "page")
     self.session = self.call("Target.attachToTarget", targetId=page,
@@ -94,7 +102,16 @@ class Chromium:
     self.close()
 
   def close(self):
-    self._process.kill()
+    """Closes the browser, its helper processes too, and its profile."""
+    try:
+      self._send({"id": 0, "method": "Browser.close"})
+      self._process.wait(timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+      pass
+    try:
+      os.killpg(self._process.pid, signal.SIGKILL)  # its own session
+    except ProcessLookupError:
+      pass
     self._process.wait()
     os.close(self._commands)
     os.close(self._replies)
