@@ -15,7 +15,7 @@ setuptools.setup(
     description="Perceptually optimized learned image compression on TF 2.",
     python_requires="==3.11.*",
     packages=setuptools.find_packages(include=["tfpc", "tfpc.*"]),
-    package_data={"tfpc": ["shipped_weights/*"]},
+    package_data={"tfpc": ["shipped_weights/*", "evaluation/report/*"]},
     scripts=["bin/tfpc_compress", "bin/tfpc_decompress", "bin/tfpc_demo",
              "bin/tfpc_export", "bin/tfpc_eval", "bin/tfpc_plot_scores",
              "bin/tfpc_pretrain_proxy", "bin/tfpc_train", "bin/tfpc_weights"],

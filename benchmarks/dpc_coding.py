@@ -25,7 +25,7 @@ from tfpc import codecs
 from tfpc import image as image_lib
 from tfpc import metrics
 from tfpc.codecs import context
-from tfpc.training import loop
+from tfpc.training import run_folder
 
 flags.DEFINE_string("image", os.path.join(
     os.path.dirname(__file__), "..", "..", "shared", "data", "kodak",
@@ -53,7 +53,7 @@ def best_time(function, repeats):
 def main(argv):
   del argv
   if FLAGS.train_dir:
-    codec, step = loop.restore_codec(FLAGS.train_dir)
+    codec, step = run_folder.restore_codec(FLAGS.train_dir)
     weights = f"{FLAGS.train_dir} at step {step}"
   else:
     codec = codecs.build_codec({

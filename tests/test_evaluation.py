@@ -137,13 +137,15 @@ def test_tfpc_eval_end_to_end_with_cache_and_failures(tiny_model_root,
     assert (output / f"rd_{metric}.png").stat().st_size > 10000
   timing = (output / "timing.md").read_text()
   assert "| JPEG 4:4:4 |" in timing and "| tiny |" in timing
+  assert "<script type=\"application/json\" id=\"results\">" in (
+      output / "report.html").read_text()
 
   calls = len(log.read_text().splitlines())
   result = run_cli("tfpc_eval", *args, env=env)
   assert result.returncode == 0, result.stderr[-3000:]
   new_calls = log.read_text().splitlines()[calls:]
-  assert all("libwebp" in call for call in new_calls), (
-      "a rerun must take every successful job from the cache")
+  assert all("libwebp" in call or call == "-version" for call in new_calls), (
+      "a rerun must take every successful job (and crop) from the cache")
   with open(output / "per_image.csv") as f:
     assert len(list(csv.DictReader(f))) == len(rows)
 

@@ -8,9 +8,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
+from PIL import Image
 
 from tfpc import errors
 from tfpc import metrics
+from tfpc.evaluation import report
 
 
 def _proxy_label(metric):
@@ -80,8 +82,6 @@ def true_vs_proxy(true, predicted, metric, output):
   plt.close(fig)
 
 
-
-
 def rd_curves(curves, metric, output):
   """ProxIQA Fig. 4: mean quality against mean bpp, one line per curve.
 
@@ -99,4 +99,43 @@ def rd_curves(curves, metric, output):
   ax.legend(fontsize=8, loc="lower right")
   fig.tight_layout()
   fig.savefig(output, dpi=120)
+  plt.close(fig)
+
+
+def matched_crops(results, image, results_dir, output):
+  """ProxIQA Fig. 5: the crops of one image at matched rate, side by side.
+
+  From a run's results (rd.json) and its crops (in `results_dir`): the
+  original, then every curve at its rate closest to the target, each with
+  its rate and the whole image's scores.
+  """
+  crops = results["crops"]["images"][image]
+  panels = [("original", crops["original"], "")]
+  for panel in crops["panels"]:
+    record = report.find_record(results, panel["curve"], panel["setting"],
+                                image)
+    scores = [f"{record['bpp']:.3f} bpp"] + [
+        f"{metrics.get(m).label.split(' (')[0]} {record['metrics'][m]:.4g}"
+        for m in results["metrics"]]
+    panels.append((f"{panel['curve']}\n{panel['setting']}", panel["file"],
+                   "\n".join(", ".join(scores[i:i + 2])
+                             for i in range(0, len(scores), 2))))
+  columns = min(len(panels), 6)
+  rows = -(-len(panels) // columns)
+  fig, axes = plt.subplots(rows, columns, squeeze=False,
+                           figsize=(2.5 * columns, 3.3 * rows + 0.3))
+  for ax in axes.flat[len(panels):]:
+    ax.set_axis_off()
+  for ax, (title, file, scores) in zip(axes.flat, panels):
+    ax.imshow(Image.open(os.path.join(results_dir, file)))
+    ax.set_title(title, fontsize=8)
+    ax.set_xlabel(scores, fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+  top, left, side = crops["region"]
+  fig.suptitle(f"{image}: {side}x{side} crop at ({top}, {left}), rate "
+               f"closest to {results['crops']['target_bpp']:g} bpp",
+               fontsize=10)
+  fig.tight_layout()
+  fig.savefig(output, dpi=110)
   plt.close(fig)

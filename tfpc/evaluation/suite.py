@@ -6,8 +6,10 @@ the distances LPIPS and DISTS), and the encode and decode times. Learned
 models are exported codec-form models (one per rate point, bitrate from the
 real `.tfpc` bytes); conventional codecs run through ffmpeg (`conventional`). Results are cached per (codec, setting, image), so a
 rerun, or a run with one more codec, computes only what is new. Outputs, in
-`output_dir`: per_image.csv, rd.json, bd_rate.md (Table 1 form), rd_*.png
-(Fig. 4), timing.md (Table 2), failures.json.
+`output_dir`: rd.json (every result: per image, per rate point, BD-rates,
+crops and the run's facts), and views of it: report.html (`report`),
+per_image.csv, bd_rate.md (Table 1 form), rd_*.png (Fig. 4), crops_*.png
+(Fig. 5), timing.md (Table 2), failures.json.
 """
 
 import concurrent.futures
@@ -16,7 +18,13 @@ import dataclasses
 import fnmatch
 import hashlib
 import json
+import datetime
+import importlib.metadata
 import os
+import platform
+import shlex
+import subprocess
+import threading
 import time
 
 import numpy as np
@@ -34,6 +42,7 @@ from tfpc import zoo
 from tfpc.evaluation import bdrate
 from tfpc.evaluation import conventional
 from tfpc.evaluation import plots
+from tfpc.evaluation import report
 
 DEFAULT_METRICS = ("psnr", "psnr_y", "ssim", "msssim", "vmaf", "vmaf_neg")
 KODAK = os.path.normpath(os.path.join(
@@ -64,6 +73,12 @@ class EvalConfig:
                          "lpips_vgg and dists need backbones converted by "
                          "tfpc_weights.")
   workers: int = setting(2, "Parallel coding jobs.")
+  report_bpp: float = setting(0.25, "Target rate of report.html's crops: "
+                              "per image, each curve's rate point closest "
+                              "to it.")
+  report_crop: str = setting("256", "Crop of report.html: 'SIDE' (placed on "
+                             "the most detailed region of each image) or "
+                             "'TOP,LEFT,SIDE' in pixels.")
 
 
 @dataclasses.dataclass
@@ -157,6 +172,9 @@ class Evaluation:
                       if curve.kind == "learned" for path in curve.settings}
     self._models = {}
     self.failures = []
+    self.crops = report.MatchedCrops(config.report_bpp, config.report_crop)
+    self.jobs = {"computed": 0, "cached": 0}
+    self._jobs_lock = threading.Lock()
 
   def _model(self, path):
     if path not in self._models:
@@ -191,16 +209,31 @@ class Evaluation:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
   def _job(self, curve, setting, path, pixels, digest):
-    """One (curve, setting, image) result, from the cache when there."""
-    cache = os.path.join(self.cache_dir,
-                         self._job_key(curve, setting, digest) + ".json")
+    """One (curve, setting, image) result, from the cache when there; offers
+    its decoded image to the report's crops."""
+    key = self._job_key(curve, setting, digest)
+    result = self._cached(key)
+    if result is None:
+      result, decoded = self._compute(curve, setting, pixels, key)
+    else:
+      decoded = None
+    self.crops.offer(curve.label, os.path.basename(path), setting,
+                     result["bpp"], decoded, key)
+    with self._jobs_lock:
+      self.jobs["cached" if decoded is None else "computed"] += 1
+    return result
+
+  def _cached(self, key):
     try:
-      with open(cache) as f:
+      with open(os.path.join(self.cache_dir, key + ".json")) as f:
         result = json.load(f)
       if set(self.metric_names) <= set(result["metrics"]):
         return result
     except (OSError, json.JSONDecodeError, KeyError):
       pass  # not cached yet, or an unreadable entry: compute it again
+    return None
+
+  def _compute(self, curve, setting, pixels, key):
     coded = self._code(curve, setting, pixels)
     height, width = pixels.shape[:2]
     result = {"num_bytes": coded["num_bytes"],
@@ -208,12 +241,14 @@ class Evaluation:
               "metrics": quality(pixels, coded["decoded"], self.metric_names),
               "encode_s": coded["encode_s"], "decode_s": coded["decode_s"]}
     os.makedirs(self.cache_dir, exist_ok=True)
+    cache = os.path.join(self.cache_dir, key + ".json")
     with files.replacing(cache) as temporary, open(temporary, "w") as f:
       json.dump(result, f)
-    return result
+    return result, coded["decoded"]
 
-  def _setting_name(self, curve, setting):
-    if curve.kind == "learned":
+  def setting_name(self, setting):
+    """A setting as records show it: a model's name, or the codec's value."""
+    if setting in self._metadata:
       return self._metadata[setting]["name"]
     return setting
 
@@ -226,12 +261,15 @@ class Evaluation:
         self.failures.append({"image": path, "error": str(e)})
         continue
       loaded[path] = (pixels, hashlib.sha256(pixels.tobytes()).hexdigest())
+      self.crops.add_image(os.path.basename(path), pixels)
     if not loaded:
       raise errors.ConfigError("none of the images could be read")
+    self.images = list(loaded)  # the unreadable ones are in the failures
     return loaded
 
   def run(self):
     """Computes (or reads) every result; returns the records."""
+    start = time.perf_counter()
     images = self._read_images()
     jobs = [(curve, setting, path) for curve in self.curves
             for setting in curve.settings for path in images]
@@ -250,10 +288,32 @@ class Evaluation:
                                 "image": path, "error": str(e)})
           continue
         records.append({"curve": curve.label, "kind": curve.kind,
-                        "setting": self._setting_name(curve, setting),
+                        "setting": self.setting_name(setting),
                         "image": os.path.basename(path), **result})
     records.sort(key=lambda r: (r["curve"], r["image"], r["bpp"]))
+    curves = {curve.label: curve for curve in self.curves}
+    pixels = {os.path.basename(path): value[0]
+              for path, value in images.items()}
+
+    def decode(label, setting, image):
+      return self._code(curves[label], setting, pixels[image])["decoded"]
+
+    self.crops.complete(self.cache_dir, decode)
+    self.wall_s = time.perf_counter() - start
     return records
+
+  def run_facts(self, command):
+    """The report's `run`: command, time, job counts, versions, models."""
+    keys = ("name", "model_id", "weights_id", "trained_steps", "description")
+    models = [{"curve": curve.label,
+               **{key: self._metadata[path].get(key) for key in keys}}
+              for curve in self.curves if curve.kind == "learned"
+              for path in curve.settings]
+    return {"command": command or _command_of(self.config),
+            "finished": datetime.datetime.now(datetime.timezone.utc)
+                        .isoformat(timespec="seconds"),
+            "wall_s": self.wall_s, "workers": self.config.workers,
+            "jobs": dict(self.jobs), "versions": _versions(), "models": models}
 
 
 def rd_points(records, metric_names):
@@ -277,8 +337,60 @@ def rd_points(records, metric_names):
   return curves
 
 
-def write_outputs(evaluation, records, output_dir):
-  """per_image.csv, rd.json, bd_rate.md, rd_<metric>.png, timing.md."""
+def _command_of(config):
+  """The tfpc_eval command line that `config` stands for."""
+  flags = [f"--{field.name}={getattr(config, field.name)}"
+           for field in dataclasses.fields(config)
+           if getattr(config, field.name) is not None]
+  return shlex.join(["tfpc_eval", *flags])
+
+
+def _versions():
+  versions = {"python": platform.python_version()}
+  for package in ("tfpc", "tensorflow", "tensorflow-compression", "numpy",
+                  "imageio-ffmpeg", "bjontegaard"):
+    try:
+      versions[package] = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+      versions[package] = None
+  try:
+    versions["ffmpeg"] = subprocess.run(
+        [conventional.ffmpeg_path(), "-version"], capture_output=True,
+        text=True, timeout=30, check=True).stdout.split("\n")[0]
+  except (OSError, subprocess.SubprocessError):
+    versions["ffmpeg"] = None
+  try:
+    versions["git"] = subprocess.run(
+        ["git", "-C", os.path.dirname(os.path.abspath(__file__)), "describe",
+         "--always", "--dirty"], capture_output=True, text=True, timeout=30,
+        check=True).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    versions["git"] = None
+  return versions
+
+
+def results_data(evaluation, records, crops, command=None):
+  """The results of a run, as rd.json holds them and every view reads them;
+  `crops` as `MatchedCrops.write` returns them."""
+  names = evaluation.metric_names
+  return report.json_safe({
+      "images": [os.path.basename(p) for p in evaluation.images],
+      "anchor": evaluation.anchor, "metrics": names,
+      "labels": [curve.label for curve in evaluation.curves],
+      "metric_labels": {m: metrics.get(m).label for m in names},
+      "higher_is_better": {m: metrics.get(m).higher_is_better for m in names},
+      "curves": rd_points(records, names),
+      "bd_rate": {method: bdrate.table(records, evaluation.anchor, names,
+                                       method) for method in bdrate.METHODS},
+      "records": records,
+      "crops": crops,
+      "run": evaluation.run_facts(command),
+      "failures": evaluation.failures})
+
+
+def write_outputs(evaluation, records, output_dir, command=None):
+  """rd.json and its views: report.html, per_image.csv, bd_rate.md,
+  rd_<metric>.png, crops_<image>.png, timing.md."""
   names = evaluation.metric_names
   os.makedirs(output_dir, exist_ok=True)
   with open(os.path.join(output_dir, "per_image.csv"), "w", newline="") as f:
@@ -291,14 +403,13 @@ def write_outputs(evaluation, records, output_dir):
                        *(f"{r['metrics'][m]:.5f}" for m in names),
                        f"{1000 * r['encode_s']:.1f}",
                        f"{1000 * r['decode_s']:.1f}"])
-  curves = rd_points(records, names)
-  tables = {method: bdrate.table(records, evaluation.anchor, names, method)
-            for method in bdrate.METHODS}
+  crops = evaluation.crops.write(output_dir,
+                                 [c.label for c in evaluation.curves],
+                                 evaluation.setting_name)
+  results = results_data(evaluation, records, crops, command)
+  curves, tables = results["curves"], results["bd_rate"]
   with open(os.path.join(output_dir, "rd.json"), "w") as f:
-    json.dump({"images": [os.path.basename(p) for p in evaluation.images],
-               "anchor": evaluation.anchor, "curves": curves,
-               "bd_rate": tables, "failures": evaluation.failures}, f,
-              indent=1)
+    json.dump(results, f, indent=1, allow_nan=False)
   with open(os.path.join(output_dir, "bd_rate.md"), "w") as f:
     f.write(bdrate.markdown(tables, evaluation.anchor, names))
   with open(os.path.join(output_dir, "timing.md"), "w") as f:
@@ -307,6 +418,10 @@ def write_outputs(evaluation, records, output_dir):
   for metric in names:
     plots.rd_curves(curves, metric, os.path.join(output_dir,
                                                  f"rd_{metric}.png"))
+  for image in results["crops"]["images"]:
+    plots.matched_crops(results, image, output_dir, os.path.join(
+        output_dir, f"crops_{os.path.splitext(image)[0]}.png"))
+  report.write(results, output_dir)
   return curves, tables
 
 
@@ -327,13 +442,17 @@ def _timing_markdown(curves):
   return "\n".join(lines) + "\n"
 
 
-def evaluate(config):
-  """Runs `config`, writes its outputs; returns (curves, tables, failures)."""
+def evaluate(config, command=None):
+  """Runs `config`, writes its outputs; returns (curves, tables, failures).
+
+  `command`: the command line for the report (default: one made of config).
+  """
   evaluation = Evaluation(config)
   records = evaluation.run()
   if not records:
     write_failures(evaluation, config.output_dir)
     raise errors.TfpcError(f"every job failed; see "
                            f"{os.path.join(config.output_dir, 'failures.json')}")
-  curves, tables = write_outputs(evaluation, records, config.output_dir)
+  curves, tables = write_outputs(evaluation, records, config.output_dir,
+                                 command)
   return curves, tables, evaluation.failures
