@@ -33,6 +33,7 @@ from absl import logging
 import tensorflow as tf
 
 from tfpc import errors
+from tfpc import files
 from tfpc import metrics
 from tfpc.losses import rd
 from tfpc.losses.objective import Objective
@@ -103,13 +104,11 @@ class ProxyIQANet(tf.keras.Model):
 def save_proxy(proxy, directory, **info):
   """Writes proxy.json and proxy.weights.h5 (each replaced atomically)."""
   os.makedirs(directory, exist_ok=True)
-  temporary = os.path.join(directory, "tmp." + PROXY_WEIGHTS)  # same format
-  proxy.save_weights(temporary)
-  os.replace(temporary, os.path.join(directory, PROXY_WEIGHTS))
-  config = os.path.join(directory, PROXY_CONFIG)
-  with open(config + ".tmp", "w") as f:
+  with files.replacing(os.path.join(directory, PROXY_WEIGHTS)) as temporary:
+    proxy.save_weights(temporary)  # the same suffix: the same format
+  with files.replacing(os.path.join(directory, PROXY_CONFIG)) as temporary, \
+      open(temporary, "w") as f:
     json.dump({**proxy.get_config(), **info}, f, indent=2)
-  os.replace(config + ".tmp", config)
 
 
 def load_proxy(directory, metric=None, patch_size=None):

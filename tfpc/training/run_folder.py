@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from tfpc import codecs
 from tfpc import errors
+from tfpc import files
 
 RECIPE = "recipe.json"
 CODEC_CONFIG = "config.json"
@@ -26,9 +27,8 @@ WARM_START = "warm_start.txt"
 
 
 def _write_atomically(path, text):
-  with open(path + ".tmp", "w") as f:
+  with files.replacing(path) as temporary, open(temporary, "w") as f:
     f.write(text)
-  os.replace(path + ".tmp", path)
 
 
 def flatten(settings, prefix=""):
