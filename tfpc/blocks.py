@@ -65,8 +65,8 @@ def decode(model, container, post_filter=None, width=DEFAULT_WIDTH,
   pixels = np.empty((container.height, container.width, 3), np.uint8)
   grid = block_grid(container.height, container.width, container.block_shape)
   for (top, left, bottom, right), strings in zip(grid, container.strings):
-    pixels[top:bottom, left:right] = model.decode(bitstream.pack(
-        model.model_id, bottom - top, right - left, strings))
+    pixels[top:bottom, left:right] = model.decode_strings(
+        strings, bottom - top, right - left)
   if post_filter is not None:
     post_process_in_place(pixels, container.block_shape, post_filter, width,
                           sigma)

@@ -87,7 +87,8 @@ def decode(data, model=None, max_side=bitstream.DEFAULT_MAX_SIDE,
         getattr(model, "path", ""))
     pixels = blocks.decode(model, container, *(shipped or ()))
   else:
-    pixels = model.decode(data, max_side, max_pixels, allowed)
+    pixels = model.decode_strings(container.strings, container.height,
+                                  container.width)
   return Decoded(pixels, container.grayscale, model)
 
 

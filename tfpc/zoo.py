@@ -144,21 +144,27 @@ class CodecModel:
     """`.tfpc` bytes -> uint8 [H, W, 3].
 
     Checks the file with `bitstream.unpack` and its cost against the budget
-    `allowed` (`check_cost`), then runs the codec's own `decompress`
-    function: the `decompress` signature would also pay for a PNG that a
-    Python caller does not need."""
+    `allowed` (`check_cost`), then decodes its strings (`decode_strings`)."""
     container = bitstream.unpack(data, self.model_id, max_side, max_pixels)
     if container.block_shape:
       raise errors.BitstreamError("a file of blocks: decode it with "
                                   "tfpc.coding.decode")
-    if len(container.strings) != self.num_strings:
-      raise errors.CorruptedFileError(
-          f"{len(container.strings)} strings, model expects {self.num_strings}")
     self.check_cost(container.height, container.width, allowed=allowed)
+    return self.decode_strings(container.strings, container.height,
+                               container.width)
+
+  def decode_strings(self, strings, height, width):
+    """The strings of one parsed image or block -> uint8 [height, width, 3].
+
+    Runs the codec's own `decompress` function: the `decompress` signature
+    would also pay for a PNG that a Python caller does not need."""
+    if len(strings) != self.num_strings:
+      raise errors.CorruptedFileError(
+          f"{len(strings)} strings, model expects {self.num_strings}")
     try:
       return self._module.decompress(
-          tf.constant(container.strings, tf.string),
-          tf.constant([container.height, container.width], tf.int32)).numpy()
+          tf.constant(strings, tf.string),
+          tf.constant([height, width], tf.int32)).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
       raise errors.CorruptedFileError(
           f"decoding failed ({_reason(e.message)})") from None
