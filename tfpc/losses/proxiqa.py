@@ -211,10 +211,12 @@ def proxy_metric(objective):
 
 def proxiqa(codec, metric, lmbda, patch_size, proxy_weight=10.0, alpha=None,
             alpha_distortion_range=1.0, m_max=100.0, proxy_mode="alternating",
-            proxy_init=""):
+            proxy_init="", true_metric=""):
   """`ProxIQA` of `metric` with a new proxy for `patch_size` patches, or the
   one saved in `proxy_init`; `alpha` (the paper's) replaces `proxy_weight`;
-  proxy_mode "pretrained_fixed" keeps the proxy frozen (needs proxy_init)."""
+  proxy_mode "pretrained_fixed" keeps the proxy frozen (needs proxy_init);
+  `true_metric` names another registered metric of the same scores that
+  trains the proxy (e.g. VMAF in TF ops instead of libvmaf's bridge)."""
   del codec  # trains on the codec's own outputs
   if proxy_mode not in PROXY_MODES:
     raise ValueError(f"proxy_mode must be one of {PROXY_MODES}")
@@ -224,8 +226,13 @@ def proxiqa(codec, metric, lmbda, patch_size, proxy_weight=10.0, alpha=None,
     proxy_weight = proxy_weight_from_alpha(alpha, alpha_distortion_range)
   proxy = (load_proxy(proxy_init, metric, patch_size) if proxy_init else
            ProxyIQANet(metric, patch_size))
+  source = true_metric or metric
+  if source not in metrics.METRICS:
+    raise ValueError(f"true_metric must be a registered metric, got "
+                     f"{source!r}")
   return ProxIQA(proxy, lmbda, proxy_weight, m_max,
-                 train_proxy=proxy_mode == "alternating")
+                 train_proxy=proxy_mode == "alternating",
+                 true_metric=lambda x, x_hat: true_scores(source, x, x_hat))
 
 
 for _metric in metrics.proxy_metrics():
