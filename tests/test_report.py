@@ -156,7 +156,7 @@ def _hex_rgb(color):
   return np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)])
 
 
-def test_report_in_chromium(small_report, chromium):
+def test_report_in_chromium(chromium, small_report):
   output, results, _, _ = small_report
   page = chromium
   page.open(str(output / "report.html"))
@@ -242,8 +242,8 @@ def test_report_in_chromium(small_report, chromium):
                        ".getAttribute('aria-sort')") == "ascending"
 
 
-def test_crop_comparison_follows_the_slider_and_the_wheel(small_report,
-                                                          chromium):
+def test_crop_comparison_follows_the_slider_and_the_wheel(chromium,
+                                                          small_report):
   output, results, _, _ = small_report
   page = chromium
   page.open(str(output / "report.html"))

@@ -378,7 +378,6 @@ def results_data(evaluation, records, crops, command=None):
       "anchor": evaluation.anchor, "metrics": names,
       "labels": [curve.label for curve in evaluation.curves],
       "metric_labels": {m: metrics.get(m).label for m in names},
-      "higher_is_better": {m: metrics.get(m).higher_is_better for m in names},
       "curves": rd_points(records, names),
       "bd_rate": {method: bdrate.table(records, evaluation.anchor, names,
                                        method) for method in bdrate.METHODS},

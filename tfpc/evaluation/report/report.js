@@ -489,8 +489,8 @@ function runSection() {
   const models = sortableTable([
       {title: "curve", get: r => r.curve}, {title: "model", get: r => r.name},
       {title: "model id", get: r => r.model_id},
-      {title: "steps", get: r => r.trained_steps},
-      {title: "description", get: r => r.description}], "models");
+      {title: "steps", get: r => r.trained_steps ?? ""},
+      {title: "description", get: r => r.description ?? ""}], "models");
   models.setRows(run.models);
   const failures = sortableTable([
       {title: "curve", get: r => r.curve || "(image)"},
