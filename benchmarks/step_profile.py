@@ -57,8 +57,7 @@ def _key(name):
   path, _, op_type = name.rpartition(":")
   backward = path.startswith("gradient_tape/") or "/gradients/" in path
   path = path.removeprefix("gradient_tape/")
-  scope = "/".join(path.split("/")[:-1][:4]) or path
-  scope = re.sub(r"_\d+$", "", scope)
+  scope = "/".join(path.split("/")[:-1][:3]) or path
   return ("backward" if backward else "forward", scope, op_type)
 
 

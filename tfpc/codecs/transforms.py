@@ -3,6 +3,8 @@
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfpc.codecs import inference
+
 
 class GDN(tfc.GDN):
   """tfc's GDN with constant alpha and epsilon as Python numbers.
@@ -28,16 +30,36 @@ class GDN(tfc.GDN):
     return self._constant("epsilon")
 
 
+class SignalConv2D(tfc.SignalConv2D):
+  """tfc's SignalConv2D computed as the inference path computes it
+  (`inference.signal_conv`), in training too: the kernel from its RDFT
+  parameters by one matrix product on a fixed basis (tfc runs a batched
+  `irfft2d` forward and an `rfft2d` backward on every call), up-sampling as
+  one correlation per output phase, paddings whose gradients have oneDNN
+  kernels. Same variables; same values up to float rounding."""
+
+  def build(self, input_shape):
+    super().build(input_shape)
+    self._linear = (inference.signal_conv(self) if inference.plain(self)
+                    else None)
+
+  def call(self, inputs):
+    if self._linear is None:
+      return super().call(inputs)
+    outputs = self._linear(inputs)
+    return outputs if self.activation is None else self.activation(outputs)
+
+
 def _conv(filters, kernel, index, down, activation, **kwargs):
   strides = {"strides_down": down} if down else {}
-  return tfc.SignalConv2D(
+  return SignalConv2D(
       filters, (kernel, kernel), name=f"layer_{index}", corr=True,
       padding="same_zeros", use_bias=True, activation=activation,
       **strides, **kwargs)
 
 
 def _deconv(filters, kernel, index, up, activation, **kwargs):
-  return tfc.SignalConv2D(
+  return SignalConv2D(
       filters, (kernel, kernel), name=f"layer_{index}", corr=False,
       strides_up=up, padding="same_zeros", use_bias=True,
       activation=activation, **kwargs)
@@ -79,7 +101,7 @@ def hyper_analysis_transform(num_filters):
   return tf.keras.Sequential([
       _conv(num_filters, 3, 0, None, tf.nn.relu),
       _conv(num_filters, 5, 1, 2, tf.nn.relu),
-      tfc.SignalConv2D(num_filters, (5, 5), name="layer_2", corr=True,
+      SignalConv2D(num_filters, (5, 5), name="layer_2", corr=True,
                        strides_down=2, padding="same_zeros", use_bias=False),
   ], name="hyper_analysis")
 
