@@ -35,13 +35,15 @@ FLAGS = flags.FLAGS
 
 # Part of the step an op belongs to, by the first pattern its name matches.
 PARTS = (
-    ("RDFT kernel", r"kernel/(irfft|rfft|transpose|einsum|MatMul|Reshape)"),
-    ("GDN/IGDN", r"gdn_\d|/beta/|/gamma/"),
+    ("RDFT kernel", r"kernel/(irfft|rfft|transpose)|[Ee]insum"),
+    ("GDN/IGDN", r"gdn|/beta/|/gamma/"),
     ("optimizer", r"AdamW|/Assign|cond_\d+/"),
-    ("proxy / metric", r"proxy|vmaf|PyFunc|EagerPyFunc"),
+    ("proxy / metric", r"proxy|vmaf|PyFunc"),
     ("entropy model", r"prior|Noisy|entropy|likelihood|latent|Log|Softplus|"
                       r"Sigmoid|Erf"),
     ("convolution", r"Conv2D|conv2d"),
+    ("phases, padding", r"Pad|DepthToSpace|SpaceToDepth|Concat|Split|Gather|"
+                        r"SegmentSum|Slice|Reverse"),
 )
 
 
@@ -55,7 +57,7 @@ def _part(name):
 def _key(name):
   """(direction, scope, op type) of a trace event named `scope/...:Type`."""
   path, _, op_type = name.rpartition(":")
-  backward = path.startswith("gradient_tape/") or "/gradients/" in path
+  backward = path.startswith("gradient_tape/") or "gdn_gradient" in path
   path = path.removeprefix("gradient_tape/")
   scope = "/".join(path.split("/")[:-1][:3]) or path
   return ("backward" if backward else "forward", scope, op_type)
