@@ -23,7 +23,8 @@ from tfpc import image as image_lib
 from tfpc import metrics
 from tfpc import zoo
 from tfpc.evaluation import conventional
-from tfpc.evaluation import suite
+
+import harness  # benchmarks/, beside this script
 
 flags.DEFINE_string("image", "kodim23", "Kodak image name (or a path).")
 flags.DEFINE_list("models", ["bls2017-mse-l0.0008", "bls2017-vmafp-l0.0008"],
@@ -58,7 +59,7 @@ def learned(spec, pixels):
 def main(argv):
   del argv
   path = FLAGS.image if os.path.exists(FLAGS.image) else os.path.join(
-      suite.KODAK, FLAGS.image + ".png")
+      harness.KODAK, FLAGS.image + ".png")
   pixels = image_lib.read_image(path).pixels
   panels = [learned(spec, pixels) for spec in FLAGS.models]
   for name in FLAGS.codecs:

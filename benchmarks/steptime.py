@@ -1,4 +1,4 @@
-"""Training steps to time or profile: the cases, a fixed batch, FLOP floors.
+"""Training steps to time or profile: the cases, a fixed batch, FLOP counts.
 
 A case is a codec config and an objective; `trainer` gives it the Trainer of
 tfpc_train's default recipe (AdamW, weight decay 0.01). The FLOP floor of a
@@ -78,10 +78,11 @@ def _layer_calls():
     tf.keras.layers.Layer.__call__ = call
 
 
-def flop_floor(codec, batch_shape):
-  """FLOPs of one training step's convolutions and GDNs (forward x 3)."""
+def forward_flops(function, *args):
+  """FLOPs of the convolutions and GDNs that `function(*args)` runs, counted
+  from their shapes (2 per multiply-add)."""
   with _layer_calls() as calls:
-    codec(tf.zeros(batch_shape), training=True)
+    function(*args)
   flops = 0
   for layer, shape in calls:
     positions = shape[0] * shape[1] * shape[2]
@@ -94,7 +95,13 @@ def flop_floor(codec, batch_shape):
     # Each input position of an up-sampling layer meets every tap once; a
     # down-sampling layer computes one output per `down` positions.
     flops += 2 * positions // down * kh * kw * channels * layer.filters
-  return 3 * flops
+  return flops
+
+
+def flop_floor(codec, batch_shape):
+  """FLOPs of one training step: its forward's, backward counted twice."""
+  return 3 * forward_flops(lambda x: codec(x, training=True),
+                           tf.zeros(batch_shape))
 
 
 def reference_convolution():
