@@ -83,3 +83,23 @@ def test_init_from_copies_an_exported_models_weights(tiny_model_root,
   other = codecs.build_codec({"architecture": "bls2017", "num_filters": 4})
   with pytest.raises(errors.ConfigError, match="shares no sub-network.*from tiny-bls2017"):
     warm_start.warm_start(other, "tiny-bls2017")
+
+
+def test_patch_window_is_the_whole_resize_cropped():
+  """The pipeline resizes only what a patch reads: the same samples as
+  resizing the whole crop, then cropping."""
+  rng = np.random.default_rng(0)
+  for size in (64, 90, 128):
+    crop = rng.uniform(0, 255, (size, size, 3)).astype(np.float32)
+    whole = tf.image.resize(crop, (64, 64), antialias=True).numpy()
+    for offset in rng.integers(0, 64 - 24 + 1, size=(3, 2)):
+      (top, bottom, scale, row_shift), (left, right, _, col_shift) = (
+          data.patch_window(size, 64, 24, o) for o in offset)
+      assert (bottom - top) * (right - left) < size * size
+      patch = tf.raw_ops.ScaleAndTranslate(
+          images=crop[None, top:bottom, left:right], size=[24, 24],
+          scale=[scale, scale], translation=[row_shift, col_shift],
+          kernel_type="triangle", antialias=True)[0].numpy()
+      np.testing.assert_allclose(
+          patch, whole[offset[0]:offset[0] + 24, offset[1]:offset[1] + 24],
+          rtol=0, atol=1e-3)
