@@ -2,8 +2,9 @@
 
 tfc's up-sampling `SignalConv2D`s run as transposed convolutions, which TF is
 slow at on CPUs. `fast_path` turns a transform into a function that computes
-the same values: correlations and GDN run the same TF ops as the layers (same
-results, bit for bit), and a stride-s up-sampling convolution runs as
+the same values: correlations run the same TF ops as tfc's layers, GDN tfc's
+ops (tfpc's GDN layer takes its pool by a matrix product: same values up to
+float rounding), and a stride-s up-sampling convolution runs as
 correlations of the low-resolution input, one per output phase with only the
 kernel taps that phase uses (or one for all phases when they have few output
 channels), interleaved by depth-to-space (same results up to float rounding).
@@ -14,7 +15,8 @@ weights and a SavedModel stores each weight once. A kernel kept as tfc's RDFT
 parameters is computed from them by one matrix product (the inverse DFT is
 linear) instead of tfc's batched `irfft2d`, which costs about 7 ms per 64x64
 layer on a CPU; the phase kernels are gathered from it. Kernels thus equal
-tfc's up to float rounding. Training keeps the Keras layers.
+tfc's up to float rounding. tfpc's own layers (`transforms.SignalConv2D`)
+compute this way in training too (`signal_conv`).
 """
 
 import numpy as np
