@@ -94,18 +94,18 @@ def patch_dataset(images, batch_size=8, patch_size=128, crop_size=256,
       corner = [rng.integers(pixels.shape[0] - size + 1),
                 rng.integers(pixels.shape[1] - size + 1)]
       offsets = rng.integers(crop_size - patch_size + 1, size=2)
-      (top, bottom, scale, row_shift), (left, right, _, col_shift) = (
+      (top, bottom, resize, row_shift), (left, right, _, col_shift) = (
           patch_window(size, crop_size, patch_size, offset)
           for offset in offsets)
       yield (pixels[corner[0] + top:corner[0] + bottom,
                     corner[1] + left:corner[1] + right],
-             np.float32([scale, scale]), np.float32([row_shift, col_shift]))
+             np.float32([resize, resize]), np.float32([row_shift, col_shift]))
 
-  def augment(window, scale, translation):
+  def augment(window, resize, translation):
     x = tf.cast(window, tf.float32)
     x += tf.random.uniform(tf.shape(x), -0.5, 0.5)
     x = tf.raw_ops.ScaleAndTranslate(
-        images=x[None], size=[patch_size, patch_size], scale=scale,
+        images=x[None], size=[patch_size, patch_size], scale=resize,
         translation=translation, kernel_type="triangle", antialias=True)[0]
     return tf.clip_by_value(tf.round(x), 0, 255)
 

@@ -15,7 +15,7 @@ class GDN(tfc.GDN):
   a `tf.function` becomes a graph conditional (over a hundred per training
   step of a hyperprior codec, and most of the tracing time). The
   normalization pool beta + gamma |x| is a 1x1 convolution, whose filter
-  gradient oneDNN runs at a tenth of a matrix product's speed; the gradient
+  gradient oneDNN runs far below a matrix product's speed; the gradient
   of x / pool takes three divisions where one reciprocal serves. Same
   variables; same values up to float rounding.
   """
@@ -141,7 +141,7 @@ def hyper_analysis_transform(num_filters):
       _conv(num_filters, 3, 0, None, tf.nn.relu),
       _conv(num_filters, 5, 1, 2, tf.nn.relu),
       SignalConv2D(num_filters, (5, 5), name="layer_2", corr=True,
-                       strides_down=2, padding="same_zeros", use_bias=False),
+                   strides_down=2, padding="same_zeros", use_bias=False),
   ], name="hyper_analysis")
 
 
