@@ -18,6 +18,7 @@ from tfpc import codecs
 from tfpc import data
 from tfpc import losses
 from tfpc import training
+from tfpc.codecs import transforms
 
 import harness  # benchmarks/, beside this script
 
@@ -30,6 +31,21 @@ CASES = {
     "mbt2018_mean": ({"architecture": "mbt2018-mean", "num_filters": 192},
                      "mse"),
 }
+
+
+@contextlib.contextmanager
+def tfc_arithmetic():
+  """tfpc's layers compute as tfc's own (kernels by `irfft2d`, transposed
+  convolutions, explicit padding, GDN by a 1x1 convolution) in what is
+  traced meanwhile: the step before issue 27, timed beside today's in one
+  process."""
+  ours = transforms.SignalConv2D.call, transforms.GDN.call
+  transforms.SignalConv2D.call = tfc.SignalConv2D.call
+  transforms.GDN.call = tfc.GDN.call
+  try:
+    yield
+  finally:
+    transforms.SignalConv2D.call, transforms.GDN.call = ours
 
 
 def objective(name, patch_size=128):

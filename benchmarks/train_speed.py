@@ -8,7 +8,8 @@ alternating, so that load on the shared machine falls on all alike. A process
 builds the case's Trainer (steptime.py: AdamW, weight decay 0.01) and times,
 interleaved (harness.interleaved), `--steps` steps as `Trainer.run` takes
 them (the input pipeline on `--images`, values pulled after the last), the
-same steps on one fixed batch, and the reference convolution that measures
+same steps on one fixed batch (with `--tfc_layers`, also as they were before
+issue 27), and the reference convolution that measures
 the machine's FLOP/s. The floor of a step is its FLOPs (steptime.flop_floor)
 at the best reference throughput of that process; a ratio divides the
 fastest step by it (min), or the median step by the floor at the median
@@ -33,6 +34,9 @@ flags.DEFINE_string("images", None, "Training photos (default: "
 flags.DEFINE_integer("steps", 8, "Steps per timed call.")
 flags.DEFINE_integer("rounds", 3, "Timed calls per path in a process.")
 flags.DEFINE_integer("processes", 2, "Processes per tree and case.")
+flags.DEFINE_bool("tfc_layers", False, "Also time, in the same processes, "
+                  "the step with tfpc's layers computing as tfc's "
+                  "(steptime.tfc_arithmetic: the step before issue 27).")
 flags.DEFINE_string("inner", None, "Case to time in this process (internal).")
 FLAGS = flags.FLAGS
 TRAIN_PHOTOS = os.path.join(os.path.dirname(harness.KODAK), "train-photos")
@@ -64,10 +68,16 @@ def time_case(case):
     return run
 
   convolve, convolution_flops = steptime.reference_convolution()
-  times = harness.interleaved(
-      {"pipeline": steps(lambda: next(iterator)),
-       "fixed batch": steps(lambda: batch), "convolution": convolve},
-      FLAGS.rounds, warmup=1)
+  paths = {"pipeline": steps(lambda: next(iterator)),
+           "fixed batch": steps(lambda: batch), "convolution": convolve}
+  if FLAGS.tfc_layers:
+    reference = steptime.trainer(case)
+    with steptime.tfc_arithmetic():  # traced now, called later
+      reference.train_step(batch)[0]["loss"].numpy()
+    paths["fixed batch, tfc's layers"] = lambda: [
+        reference.train_step(batch) for _ in range(FLAGS.steps)][-1][0][
+            "loss"].numpy()
+  times = harness.interleaved(paths, FLAGS.rounds, warmup=1)
   result = harness.summary(
       {name: [t / (FLAGS.steps if name != "convolution" else 1)
               for t in values] for name, values in times.items()})
@@ -89,7 +99,8 @@ def main(argv):
       for name, tree in trees.items():
         output = subprocess.run(
             [sys.executable, os.path.abspath(__file__), f"--inner={case}",
-             f"--steps={FLAGS.steps}", f"--rounds={FLAGS.rounds}"] +
+             f"--steps={FLAGS.steps}", f"--rounds={FLAGS.rounds}",
+             f"--tfc_layers={FLAGS.tfc_layers}"] +
             ([f"--images={FLAGS.images}"] if FLAGS.images else []),
             env={**os.environ, "PYTHONPATH": os.path.abspath(tree)},
             capture_output=True, text=True, check=True).stdout
@@ -98,7 +109,8 @@ def main(argv):
         print(case, name, line[7:], flush=True)
   print("\n| case | tree | pipeline ms/step min / median | fixed batch "
         "ms/step | floor ms (best conv) | pipeline / floor (min, median) | "
-        "fixed / floor (min) | load |\n|---|---|---|---|---:|---|---:|---|")
+        "fixed / floor (min) | tfc's layers, fixed: ms/step, / floor | load |"
+        "\n|---|---|---|---|---:|---|---:|---|---|")
   for (case, name), runs in results.items():
     best = min(runs, key=lambda r: r["pipeline"][0])
     floor = [best["floor_flops"] / best["convolution_flops"] * ms
@@ -108,8 +120,16 @@ def main(argv):
           f"{best['fixed batch'][1]:.0f} | {floor[0]:.0f} | "
           f"{best['pipeline'][0] / floor[0]:.2f}, "
           f"{best['pipeline'][1] / floor[1]:.2f} | "
-          f"{best['fixed batch'][0] / floor[0]:.2f} | "
-          f"{', '.join(format(r['load'], '.1f') for r in runs)} |")
+          f"{best['fixed batch'][0] / floor[0]:.2f} | {_reference(best, floor)}"
+          f" | {', '.join(format(r['load'], '.1f') for r in runs)} |")
+
+
+def _reference(result, floor):
+  """The tfc-layers path's min / median ms and min ratio to the floor."""
+  if "fixed batch, tfc's layers" not in result:
+    return ""
+  low, median = result["fixed batch, tfc's layers"]
+  return f"{low:.0f} / {median:.0f}, {low / floor[0]:.2f}"
 
 
 if __name__ == "__main__":
