@@ -221,6 +221,7 @@ def test_documented_benchmark_commands_name_shipped_scripts_and_flags():
           continue
         commands += 1
         script, args = match.groups()
+        args = args.split(" -- ")[0]  # what follows goes to another program
         if not os.path.exists(os.path.join(REPO, script)):
           problems.append(f"{source}: {script} does not exist")
           continue
