@@ -6,8 +6,9 @@ Usage: .venv/bin/python benchmarks/codec_speed.py [--num_filters=64]
 In one process, on the same weights (BLS2017: the shipped `bls2017-mse`
 model when --num_filters=64, else untrained; BMSHJ2018: untrained), times the
 codec's `compress`/`decompress` functions (range coding included, model
-loading and tracing excluded) traced two ways: through the Keras layers (the
-coding path before `inference.fast_path`) and through `codec.inference`. Calls
+loading and tracing excluded) traced two ways: through the Keras layers on
+whole images (until commit 2f4aa3d those ran tfc's own arithmetic: `irfft2d`
+kernels, transposed convolutions) and through `codec.inference`. Calls
 alternate between the two paths image by image, `--rounds` times; each
 figure is the mean over images of the median over rounds. Also reports
 whether both paths write the same bytes, the largest reconstruction
@@ -17,16 +18,15 @@ run. `--peer` reads the JSON of benchmarks/compressai_peer.py (run in its own
 environment, see docs/speed.md) and prints tfpc/CompressAI time ratios.
 """
 
+import functools
 import json
 import os
-import time
 import types
 
 from tfpc import cli  # quiets TensorFlow
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_compression as tfc
 from absl import flags
 
 from tfpc import codecs
@@ -34,49 +34,17 @@ from tfpc import data
 from tfpc import image as image_lib
 from tfpc import zoo
 
+import harness  # benchmarks/, beside this script
+import steptime
+
 flags.DEFINE_integer("num_filters", 64, "Filters per layer.")
-flags.DEFINE_string("images", os.path.join(
-    os.path.dirname(__file__), "..", "..", "shared", "data", "kodak"),
-    "Folder of images.")
+flags.DEFINE_string("images", harness.KODAK, "Folder of images.")
 flags.DEFINE_integer("limit", 8, "At most this many images.")
 flags.DEFINE_integer("rounds", 3, "Timed calls per image and path.")
 flags.DEFINE_string("peer", None, "JSON written by compressai_peer.py.")
 FLAGS = flags.FLAGS
 
 PEERS = {"bls2017": "FactorizedPrior", "bmshj2018": "ScaleHyperprior"}
-
-
-def transform_flops(transform, height, width, channels):
-  """FLOPs (2 per multiply-add) of a transform's convolutions and GDNs on a
-  [height, width, channels] input; returns (flops, output height, width)."""
-  flops = 0
-  for layer in transform.layers:
-    if not isinstance(layer, tfc.SignalConv2D):
-      continue
-    taps = np.prod(layer.kernel_support) * channels * layer.filters
-    up, down = layer.strides_up[0], layer.strides_down[0]
-    flops += 2 * height * width * taps // (down * down)  # up: per input
-    height, width = height * up // down, width * up // down
-    channels = layer.filters
-    if isinstance(layer.activation, tfc.GDN):
-      flops += 2 * height * width * channels * channels
-  return flops, height, width
-
-
-def conv_gflops(rounds):
-  """This machine's best throughput on a 5x5 64-to-64 convolution, GFLOP/s."""
-  x = tf.random.uniform((1, 256, 384, 64))
-  kernel = tf.random.normal((5, 5, 64, 64))
-  conv = tf.function(lambda x: tf.nn.conv2d(x, kernel, 1, "SAME"))
-  conv(x)
-  best = min(_seconds(lambda: conv(x).numpy()) for _ in range(rounds + 2))
-  return 2 * 256 * 384 * 25 * 64 * 64 / best / 1e9
-
-
-def _seconds(fn):
-  start = time.perf_counter()
-  fn()
-  return time.perf_counter() - start
 
 
 def coding_paths(codec, warm):
@@ -95,31 +63,33 @@ def coding_paths(codec, warm):
 
 def time_paths(paths, images, rounds):
   """Per path: encode and decode ms (mean over images of the median over
-  rounds), and whether bytes and pixels agree with the Keras path."""
-  times = {name: {"encode": [], "decode": []} for name in paths}
+  rounds, paths interleaved), and whether bytes and pixels agree with the
+  Keras path."""
+  times = {f"{name} {key}": [] for name in paths
+           for key in ("encode", "decode")}
   same_bytes, max_diff = 0, 0
   for pixels in images:
-    per_image = {name: {"encode": [], "decode": []} for name in paths}
-    outputs = {}
-    for _ in range(rounds):
-      for name, (compress, decompress) in paths.items():
-        start = time.perf_counter()
-        strings, shape = compress(pixels)
-        strings = strings.numpy()
-        per_image[name]["encode"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        decoded = decompress(strings, shape).numpy()
-        per_image[name]["decode"].append(time.perf_counter() - start)
-        outputs.setdefault(name, (strings, decoded))
-    for name in paths:
-      for key in ("encode", "decode"):
-        times[name][key].append(1000 * np.median(per_image[name][key]))
+    calls, outputs = {}, {}
+    for name, (compress, decompress) in paths.items():
+      strings, shape = compress(pixels)
+      outputs[name] = (strings.numpy(), decompress(strings, shape).numpy())
+      calls[f"{name} encode"] = functools.partial(_run, compress, pixels)
+      calls[f"{name} decode"] = functools.partial(_run, decompress, strings,
+                                                  shape)
+    for key, (_, median) in harness.summary(
+        harness.interleaved(calls, rounds, warmup=0)).items():
+      times[key].append(median)
     keras, fast = outputs["keras"], outputs["inference"]
     same_bytes += bool(np.array_equal(keras[0], fast[0]))
     max_diff = max(max_diff, int(np.abs(
         keras[1].astype(int) - fast[1].astype(int)).max()))
-  return ({name: {key: float(np.mean(v)) for key, v in t.items()}
-           for name, t in times.items()}, same_bytes, max_diff)
+  return ({name: {key: float(np.mean(times[f"{name} {key}"]))
+                  for key in ("encode", "decode")} for name in paths},
+          same_bytes, max_diff)
+
+
+def _run(function, *args):
+  return tf.nest.map_structure(lambda t: t.numpy(), function(*args))
 
 
 def build(architecture):
@@ -138,7 +108,9 @@ def main(argv):
   if FLAGS.peer:
     with open(FLAGS.peer) as f:
       peer = json.load(f)
-  gflops = conv_gflops(FLAGS.rounds)
+  convolve, convolution_flops = steptime.reference_convolution()
+  gflops = convolution_flops / min(harness.interleaved(
+      {"convolution": convolve}, FLAGS.rounds + 2)["convolution"]) / 1e9
   print(f"{len(images)} images from {FLAGS.images} ({width}x{height} first), "
         f"{FLAGS.num_filters} filters, {os.cpu_count()} CPU cores, "
         f"{FLAGS.rounds} rounds; 5x5 64-to-64 convolution: {gflops:.0f} "
@@ -158,9 +130,11 @@ def main(argv):
             f"{same}/{len(images)} | {diff if name == 'inference' else ''} |")
 
   codec, times = results["bls2017"]
-  analysis, h, w = transform_flops(codec.analysis_transform, height, width, 3)
-  synthesis, _, _ = transform_flops(codec.synthesis_transform, h, w,
-                                    FLAGS.num_filters)
+  stride = codec.transform_stride
+  analysis = steptime.forward_flops(codec.analysis_transform,
+                                    tf.zeros((1, height, width, 3)))
+  synthesis = steptime.forward_flops(codec.synthesis_transform, tf.zeros(
+      (1, height // stride, width // stride, FLAGS.num_filters)))
   print(f"\nBLS2017 FLOP floor on {width}x{height}: analysis "
         f"{analysis / 1e9:.2f} GFLOP, synthesis {synthesis / 1e9:.2f} GFLOP")
   print("| path | encode / floor | decode / floor |")

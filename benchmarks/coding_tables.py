@@ -7,7 +7,7 @@ whether tables and quantization offsets are identical. Building these tables
 was most of `prepare_for_coding` (so of every export and of many tests).
 """
 
-import time
+import functools
 
 from tfpc import cli  # quiets TensorFlow
 
@@ -18,15 +18,11 @@ from absl import flags
 from tfpc import entropy
 from tfpc import zoo
 
+import harness  # benchmarks/, beside this script
+
 flags.DEFINE_list("models", ["bls2017-mse", "bmshj2018-mse", "eic-base-demo",
                              "nlaic-lite-demo"], "Shipped models to load.")
 FLAGS = flags.FLAGS
-
-
-def timed(build):
-  start = time.perf_counter()
-  model = build()
-  return model, time.perf_counter() - start
 
 
 def main(argv):
@@ -37,9 +33,14 @@ def main(argv):
       if not hasattr(codec, part):
         continue
       prior = getattr(codec, part)
-      eager, eager_s = timed(lambda: tfc.ContinuousBatchedEntropyModel(
-          prior, coding_rank=3, compression=True))
-      graph, graph_s = timed(lambda: entropy.batched_coding_model(prior, 3))
+      models = {}
+      times = harness.interleaved({
+          "eager": functools.partial(tfc.ContinuousBatchedEntropyModel,
+                                     prior, coding_rank=3, compression=True),
+          "graph": functools.partial(entropy.batched_coding_model, prior, 3)},
+                                  rounds=1, warmup=0, results=models)
+      eager, graph = models["eager"], models["graph"]
+      eager_s, graph_s = times["eager"][0], times["graph"][0]
       same = all(np.array_equal(a.numpy(), b.numpy()) for a, b in (
           (eager.cdf, graph.cdf), (eager.cdf_offset, graph.cdf_offset),
           (eager.quantization_offset, graph.quantization_offset)))

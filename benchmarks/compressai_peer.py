@@ -1,20 +1,20 @@
 """CompressAI's FactorizedPrior and ScaleHyperprior timed on Kodak (the peer).
 
 Runs in its own environment, not tfpc's (commands in docs/speed.md):
-  peerenv/bin/python benchmarks/compressai_peer.py --channels=64 \
-      --output=compressai.json
+  $PEER_VENV/bin/python benchmarks/compressai_peer.py --channels=64 \
+      --output=compressai.json     # PEER_VENV: see harness.py
 Random weights (timing only), `torch.set_num_threads(--threads)`, images
 padded to a multiple of 64 as CompressAI's examples do. Each figure is the
 mean over images of the median over `--rounds` calls of `compress` or
-`decompress` (entropy coding included), after one warm-up image.
+`decompress` (entropy coding included, interleaved), after a warm-up.
 benchmarks/codec_speed.py reads the JSON.
 """
 
 import argparse
+import functools
 import glob
 import json
 import os
-import time
 
 import compressai
 import numpy as np
@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from compressai.models import FactorizedPrior, ScaleHyperprior
 from PIL import Image
+
+import harness  # benchmarks/, beside this script
 
 
 def padded(path):
@@ -35,26 +37,20 @@ def time_model(model, images, rounds):
   model.eval().update(force=True)
   encode, decode = [], []
   with torch.no_grad():
-    coded = model.compress(images[0])
-    model.decompress(coded["strings"], coded["shape"])
     for x in images:
-      times = {"encode": [], "decode": []}
-      for _ in range(rounds):
-        start = time.perf_counter()
-        coded = model.compress(x)
-        times["encode"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        model.decompress(coded["strings"], coded["shape"])
-        times["decode"].append(time.perf_counter() - start)
-      encode.append(1000 * np.median(times["encode"]))
-      decode.append(1000 * np.median(times["decode"]))
+      coded = model.compress(x)
+      times = harness.summary(harness.interleaved(
+          {"encode": functools.partial(model.compress, x),
+           "decode": functools.partial(model.decompress, coded["strings"],
+                                       coded["shape"])}, rounds, warmup=1))
+      encode.append(times["encode"][1])
+      decode.append(times["decode"][1])
   return {"encode": float(np.mean(encode)), "decode": float(np.mean(decode))}
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--images", default=os.path.join(
-      os.path.dirname(__file__), "..", "..", "shared", "data", "kodak"))
+  parser.add_argument("--images", default=harness.KODAK)
   parser.add_argument("--limit", type=int, default=8)
   parser.add_argument("--channels", type=int, default=64)
   parser.add_argument("--threads", type=int, default=2)

@@ -11,8 +11,8 @@ cross-entropy estimate (`symbol_bits`). Untrained weights cost the same network 
 importance maps and distributions are not those of a trained model.
 """
 
+import functools
 import os
-import time
 
 from tfpc import cli  # quiets TensorFlow
 
@@ -27,9 +27,10 @@ from tfpc import metrics
 from tfpc.codecs import context
 from tfpc.training import run_folder
 
-flags.DEFINE_string("image", os.path.join(
-    os.path.dirname(__file__), "..", "..", "shared", "data", "kodak",
-    "kodim23.png"), "Image to code.")
+import harness  # benchmarks/, beside this script
+
+flags.DEFINE_string("image", os.path.join(harness.KODAK, "kodim23.png"),
+                    "Image to code.")
 flags.DEFINE_integer("num_filters", 128, "Filters of the transforms.")
 flags.DEFINE_integer("num_blocks", 5, "Residual blocks on each side.")
 flags.DEFINE_integer("latent_channels", 32, "K.")
@@ -39,15 +40,6 @@ flags.DEFINE_string("train_dir", None, "A `dpc` training run whose latest "
                     "checkpoint to use instead of untrained weights.")
 flags.DEFINE_integer("repeats", 2, "Timed runs per size (the best counts).")
 FLAGS = flags.FLAGS
-
-
-def best_time(function, repeats):
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    result = function()
-    times.append(time.perf_counter() - start)
-  return min(times), result
 
 
 def main(argv):
@@ -71,10 +63,14 @@ def main(argv):
         "bits | real/estimate | bpp | PSNR dB | coded symbols | bit-exact |")
   print("|---|---|---|---|---|---|---|---|---|---|---|")
   for crop in crops:
-    encode, (strings, shape) = best_time(
-        lambda c=crop: codec.compress(c), FLAGS.repeats)
-    decode, decoded = best_time(
-        lambda s=strings, h=shape: codec.decompress(s, h), FLAGS.repeats)
+    strings, shape = codec.compress(crop)
+    results = {}
+    times = harness.summary(harness.interleaved(
+        {"encode": functools.partial(codec.compress, crop),
+         "decode": functools.partial(codec.decompress, strings, shape)},
+        FLAGS.repeats, warmup=0, results=results), unit=1.0)
+    (encode, _), (decode, _) = times["encode"], times["decode"]
+    decoded = results["decode"]
     x = codecs.base.pad_to_multiple(crop[None].astype(np.float32),
                                     codec.stride)
     symbols = codec.latent_symbols(x)

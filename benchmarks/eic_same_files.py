@@ -23,7 +23,8 @@ from tfpc import errors
 from tfpc import image as image_lib
 from tfpc import metrics
 from tfpc import zoo
-from tfpc.evaluation import suite
+
+import harness  # benchmarks/, beside this script
 
 flags.DEFINE_string("images", None, "Folder or glob (default: Kodak).")
 flags.DEFINE_integer("limit", 6, "How many images (the first, sorted).")
@@ -40,7 +41,7 @@ def main(argv):
   for item in argv[2:]:
     label, _, spec = item.partition("=")
     models[label] = zoo.load(spec)
-  paths = data.list_images(FLAGS.images or suite.KODAK)[:FLAGS.limit]
+  paths = data.list_images(FLAGS.images or harness.KODAK)[:FLAGS.limit]
   scores = {label: [] for label in models}
   crops = []
   for index, path in enumerate(paths):

@@ -21,9 +21,10 @@ from tfpc import zoo
 from tfpc.evaluation import compare
 from tfpc.evaluation import jpeg
 
+import harness  # benchmarks/, beside this script
+
 flags.DEFINE_string("model", zoo.DEFAULT_MODEL, "Model name or path.")
-flags.DEFINE_string("kodak", os.path.join(
-    os.path.dirname(__file__), "..", "..", "shared", "data", "kodak"),
+flags.DEFINE_string("kodak", harness.KODAK,
     "Folder of Kodak images.")
 FLAGS = flags.FLAGS
 

@@ -2,7 +2,7 @@
 
 Two halves, run one after the other (docs/eic.md has the set-up):
 
-  $PEER/bin/python benchmarks/niqe_parity.py reference DIR BASICSR_SRC IMAGE...
+  $PEER_VENV/bin/python benchmarks/niqe_parity.py reference DIR BASICSR_SRC IMAGE...
   .venv/bin/python benchmarks/niqe_parity.py tfpc DIR
 
 `reference` (an environment with torch, numpy, scipy and Pillow, not tfpc's):

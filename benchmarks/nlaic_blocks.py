@@ -19,7 +19,6 @@ block boundary, against the rest of the image.
 
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -43,6 +42,8 @@ from tfpc import training
 from tfpc import zoo
 from tfpc.losses import nlaic  # noqa: F401  pylint: disable=unused-import
 
+import harness  # benchmarks/, beside this script
+
 flags.DEFINE_string("work_dir", "/tmp/nlaic_bench", "Models, image, files.")
 flags.DEFINE_string("run", None, "Internal: the measurement this child runs.")
 flags.DEFINE_integer("num_filters", 16, "N = M = hyper filters.")
@@ -53,9 +54,8 @@ flags.DEFINE_string("size", "2160x3840", "Test image height x width.")
 flags.DEFINE_string("block", "1024x2048", "Block height x width.")
 flags.DEFINE_integer("width", 128, "Post-processed strip width w.")
 flags.DEFINE_integer("whole_timeout", 600, "Seconds before a run is stopped.")
-flags.DEFINE_string("kodak", os.path.join(
-    os.path.dirname(__file__), "..", "..", "shared", "data", "kodak",
-    "kodim23.png"), "The Kodak image to upsample.")
+flags.DEFINE_string("kodak", os.path.join(harness.KODAK, "kodim23.png"),
+                    "The Kodak image to upsample.")
 flags.DEFINE_string("train_images", os.path.join(
     os.path.dirname(__file__), "..", "..", "shared", "data", "train-photos"),
                     "Training photos.")
@@ -162,35 +162,18 @@ def child(run):
   print(json.dumps(result))
 
 
-def _peak_rss(pid):
-  with open(f"/proc/{pid}/status") as f:
-    for line in f:
-      if line.startswith("VmHWM:"):
-        return int(line.split()[1]) * 1024
-  return 0
-
-
 def measure(run):
   """Runs a child; returns its result with peak RSS (GiB) or a timeout."""
-  process = subprocess.Popen(
+  child_run = harness.peak_rss_child(
       [sys.executable, __file__, f"--run={run}", *sys.argv[1:]],
-      stdout=subprocess.PIPE, text=True)
-  start, peak = time.time(), 0
-  while process.poll() is None:
-    try:
-      peak = max(peak, _peak_rss(process.pid))
-    except OSError:
-      pass
-    if time.time() - start > FLAGS.whole_timeout:
-      process.kill()
-      process.wait()
-      return {"run": run, "timed_out": FLAGS.whole_timeout,
-              "peak_rss_gib": peak / 2**30}
-    time.sleep(0.2)
-  lines = process.stdout.read().strip().splitlines()
-  result = json.loads(lines[-1]) if process.returncode == 0 else {
-      "run": run, "returncode": process.returncode}
-  return {**result, "peak_rss_gib": peak / 2**30}
+      timeout=FLAGS.whole_timeout)
+  if child_run["timed_out"]:
+    result = {"run": run, "timed_out": FLAGS.whole_timeout}
+  elif child_run["returncode"]:
+    result = {"run": run, "returncode": child_run["returncode"]}
+  else:
+    result = json.loads(child_run["stdout"].strip().splitlines()[-1])
+  return {**result, "peak_rss_gib": child_run["peak_rss"] / 2**30}
 
 
 def main(argv):

@@ -7,14 +7,16 @@ discarded, then the objective's own), side by side in one run.
 
 from tfpc import cli  # quiets TensorFlow
 
+import tempfile
+
 import numpy as np
 from absl import flags
 
+import harness  # benchmarks/, beside this script
 import steptime  # benchmarks/, beside this script
 from tfpc import codecs
-from tfpc import data
 from tfpc import losses
-from tfpc.training import stages
+from tfpc import training
 
 flags.DEFINE_integer("rounds", 20, "Timed steps per variant.")
 FLAGS = flags.FLAGS
@@ -37,16 +39,18 @@ class _TwoForwards(losses.Objective):
 
 def main(argv):
   del argv
-  batch = next(iter(data.patch_dataset(stages.sample_photos(), 8, 64, 128,
-                                       seed=0)))
-  objectives = {}
+  batch = steptime.fixed_batch(patch_size=64)
+  steps = {}
   for name in ("one forward", "two forwards"):
     codec = codecs.build_codec(CODEC)
     objective = losses.OBJECTIVES["nlaic_gan"](
         codec, distance="none", discriminator_filters=16, lmbda=1e-3)
-    objectives[name] = (codec, objective if name == "one forward" else
-                        _TwoForwards(objective, codec))
-  times = steptime.interleaved_trainers(objectives, batch, FLAGS.rounds)
+    if name == "two forwards":
+      objective = _TwoForwards(objective, codec)
+    trainer = training.Trainer(codec, objective, tempfile.mkdtemp())
+    steps[name] = (lambda t: lambda: t.train_step(batch)[0]["loss"].numpy())(
+        trainer)
+  times = harness.interleaved(steps, FLAGS.rounds)
   base = np.median(times["two forwards"])
   for name, seconds in times.items():
     print(f"{name}: median {1e3 * np.median(seconds):.1f} ms, min "

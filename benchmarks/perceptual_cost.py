@@ -14,7 +14,6 @@ backbones do (e.g. the random ones of perceptual_parity.py).
 """
 
 import os
-import time
 
 from tfpc import cli  # quiets TensorFlow
 
@@ -27,9 +26,10 @@ from skimage import data as samples
 from tfpc import data
 from tfpc import losses
 
-import steptime  # benchmarks/, beside this script
-from tfpc.evaluation import suite
 from tfpc.metrics import perceptual
+
+import harness  # benchmarks/, beside this script
+import steptime
 
 flags.DEFINE_string("weights_dir", None, "Converted backbones; default: "
                     "$TFPC_WEIGHTS_DIR, else ~/.cache/tfpc/weights.")
@@ -48,13 +48,10 @@ def _time(function, rounds):
   function()
   tf.config.experimental.reset_memory_stats("CPU:0")
   before = tf.config.experimental.get_memory_info("CPU:0")["current"]
-  times = []
-  for _ in range(rounds):
-    start = time.perf_counter()
-    function()
-    times.append(time.perf_counter() - start)
+  (_, median), = harness.summary(harness.interleaved(
+      {"call": function}, rounds, warmup=0), unit=1.0).values()
   peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
-  return np.median(times), (peak - before) / 2**20
+  return median, (peak - before) / 2**20
 
 
 def _cases(model, x, y):
@@ -78,7 +75,7 @@ def main(argv):
       seed=0)))
   noisy = tf.clip_by_value(batch + tf.random.normal(batch.shape, 0, 8, seed=0),
                            0, 255)
-  kodak = np.asarray(Image.open(os.path.join(suite.KODAK, "kodim23.png"))
+  kodak = np.asarray(Image.open(os.path.join(harness.KODAK, "kodim23.png"))
                      .convert("RGB"), np.float32)[None]
   kodak_noisy = np.clip(kodak + np.random.default_rng(0).normal(
       0, 8, kodak.shape), 0, 255).astype(np.float32)

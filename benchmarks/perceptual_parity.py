@@ -2,7 +2,7 @@
 
 Two halves, run one after the other (docs/perceptual.md has the set-up):
 
-  $TORCH_ENV/bin/python benchmarks/perceptual_parity.py torch DIR
+  $PEER_VENV/bin/python benchmarks/perceptual_parity.py torch DIR   # harness.PEER_VENV
   .venv/bin/python benchmarks/perceptual_parity.py tf DIR
 
 `torch` (an environment with torch, torchvision, lpips and DISTS_pytorch,
@@ -27,8 +27,8 @@ import sys
 
 import numpy as np
 
-KODAK = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
-                     os.pardir, "shared", "data", "kodak")
+import harness  # benchmarks/, beside this script
+
 CROPS = (("kodim01.png", 100, 150, 157, 203),
          ("kodim08.png", 37, 211, 129, 190),
          ("kodim23.png", 120, 300, 251, 317))
@@ -46,7 +46,7 @@ def distorted_crops():
   rng = np.random.default_rng(0)
   crops = {}
   for name, top, left, height, width in CROPS:
-    pixels = np.asarray(Image.open(os.path.join(KODAK, name)).convert("RGB"))
+    pixels = np.asarray(Image.open(os.path.join(harness.KODAK, name)).convert("RGB"))
     crop = pixels[top:top + height, left:left + width]
     buffer = io.BytesIO()
     Image.fromarray(crop).save(buffer, "JPEG", quality=15)

@@ -8,8 +8,7 @@ serving form's estimated rate against the real `.tfpc` payload. Model loading
 and a warm-up image are excluded from the times.
 """
 
-import os
-import time
+import functools
 
 from tfpc import cli  # quiets TensorFlow
 
@@ -22,17 +21,13 @@ from tfpc import export
 from tfpc import zoo
 from tfpc.evaluation import suite
 
+import harness  # benchmarks/, beside this script
+
 flags.DEFINE_string("model", zoo.DEFAULT_MODEL, "Codec-form model name; its "
                     "serving form is <model>-serving.")
-flags.DEFINE_string("images", suite.KODAK, "Folder or glob of images.")
+flags.DEFINE_string("images", harness.KODAK, "Folder or glob of images.")
 flags.DEFINE_integer("limit", 24, "At most this many images.")
 FLAGS = flags.FLAGS
-
-
-def _timed(function, *args):
-  start = time.perf_counter()
-  result = function(*args)
-  return result, time.perf_counter() - start
 
 
 def main(argv):
@@ -49,9 +44,14 @@ def main(argv):
   rows = []
   for path in paths:
     pixels = image_lib.read_image(path).pixels
-    data, encode_s = _timed(coding.encode, codec, pixels)
-    decoded, decode_s = _timed(lambda d: coding.decode(d, codec).pixels, data)
-    out, serve_s = _timed(lambda p: reconstruct(images=p[None]), pixels)
+    data, results = coding.encode(codec, pixels), {}
+    times = harness.interleaved({
+        "encode": functools.partial(coding.encode, codec, pixels),
+        "decode": lambda d=data: coding.decode(d, codec).pixels,
+        "serve": functools.partial(reconstruct, images=pixels[None])},
+                                rounds=1, warmup=0, results=results)
+    (encode_s,), (decode_s,), (serve_s,) = times.values()
+    decoded, out = results["decode"], results["serve"]
     payload_bits = 8 * (len(data) - 27 - 4 * codec.num_strings)
     estimate = float(out["bpp"][0]) * pixels.shape[0] * pixels.shape[1]
     rows.append((np.array_equal(out["reconstruction"][0].numpy(), decoded),

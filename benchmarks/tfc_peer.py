@@ -12,16 +12,16 @@ range-coding tables are built as its `fit` does. Its script imports
 `tensorflow_datasets` for training data only: a stub module stands in. Each
 Kodak image is coded by both in turn (tfpc: the exported codec-form model
 through `zoo.CodecModel`, what `tfpc_compress`/`tfpc_decompress` run; peer:
-its `compress` and `decompress` tf.functions), rounds after a warm-up.
+its `compress` and `decompress` tf.functions), interleaved, after a warm-up.
 Prints median times, the tfpc / peer ratios, bytes of the range-coded
 strings and the largest pixel difference between the two reconstructions.
 """
 
+import functools
 import glob
 import importlib.util
 import os
 import sys
-import time
 import types
 
 from tfpc import cli  # quiets TensorFlow
@@ -35,12 +35,12 @@ from tfpc import bitstream
 from tfpc import errors
 from tfpc import zoo
 
+import harness  # benchmarks/, beside this script
+
 flags.DEFINE_string("tfc_script", None, "Path of tfc's models/bmshj2018.py.",
                     required=True)
 flags.DEFINE_string("model", "bmshj2018-mse", "Exported bmshj2018 model.")
-flags.DEFINE_string("images", os.path.join(os.path.dirname(__file__), "..",
-                                           "..", "shared", "data", "kodak"),
-                    "Folder of PNGs.")
+flags.DEFINE_string("images", harness.KODAK, "Folder of PNGs.")
 flags.DEFINE_integer("limit", 8, "Images (the first, sorted).")
 flags.DEFINE_integer("rounds", 3, "Timed rounds over the images.")
 FLAGS = flags.FLAGS
@@ -83,30 +83,23 @@ def main(argv):
   peer = peer_model(config, zoo.load_keras(path))
   images = [np.asarray(Image.open(p).convert("RGB")) for p in
             sorted(glob.glob(os.path.join(FLAGS.images, "*.png")))[:FLAGS.limit]]
-  times = {key: [] for key in ("tfpc encode", "tfpc decode", "peer encode",
-                               "peer decode")}
+  times = {}
   sizes, difference = {"tfpc": 0, "peer": 0}, 0
-  for round_index in range(FLAGS.rounds + 1):  # round 0 warms up
-    for pixels in images:
-      start = time.perf_counter()
-      data = ours.encode(pixels)
-      middle = time.perf_counter()
-      decoded = ours.decode(data)
-      end = time.perf_counter()
-      tensors = peer.compress(pixels)
-      peer_middle = time.perf_counter()
-      peer_pixels = peer.decompress(*tensors).numpy()
-      peer_end = time.perf_counter()
-      if round_index:
-        times["tfpc encode"].append(middle - start)
-        times["tfpc decode"].append(end - middle)
-        times["peer encode"].append(peer_middle - end)
-        times["peer decode"].append(peer_end - peer_middle)
-      else:
-        sizes["tfpc"] += sum(len(s) for s in bitstream.unpack(data).strings)
-        sizes["peer"] += len(tensors[0].numpy()[0]) + len(tensors[1].numpy()[0])
-        difference = max(difference, int(np.max(np.abs(
-            decoded.astype(int) - peer_pixels.astype(int)))))
+  for pixels in images:
+    data, tensors, results = ours.encode(pixels), peer.compress(pixels), {}
+    per_image = harness.interleaved({
+        "tfpc encode": functools.partial(ours.encode, pixels),
+        "tfpc decode": functools.partial(ours.decode, data),
+        "peer encode": functools.partial(peer.compress, pixels),
+        "peer decode": lambda t=tensors: peer.decompress(*t).numpy()},
+                                    FLAGS.rounds, warmup=1, results=results)
+    for key, values in per_image.items():
+      times.setdefault(key, []).extend(values)
+    sizes["tfpc"] += sum(len(s) for s in bitstream.unpack(data).strings)
+    sizes["peer"] += len(tensors[0].numpy()[0]) + len(tensors[1].numpy()[0])
+    difference = max(difference, int(np.max(np.abs(
+        results["tfpc decode"].astype(int) -
+        results["peer decode"].astype(int)))))
   ms = {key: 1000 * float(np.median(value)) for key, value in times.items()}
   print(f"{FLAGS.model}, {len(images)} images x {FLAGS.rounds} rounds, median ms")
   print("| | tfpc | tfc models/bmshj2018.py | tfpc / peer |")

@@ -10,8 +10,6 @@ that tiled and whole coding give the same strings and pixels.
 
 import json
 import os
-import resource
-import subprocess
 import sys
 import time
 
@@ -20,10 +18,13 @@ from absl import flags
 import numpy as np
 from PIL import Image
 
+import harness  # benchmarks/, beside this script
+
 flags.DEFINE_string("sizes", "1500x1000,3000x2000,6000x4000", "WxH,...")
 flags.DEFINE_string("whole_sizes", "1500x1000,3000x2000",
                     "Sizes also run without tiles (memory grows fast).")
-flags.DEFINE_string("image", "../shared/data/kodak/kodim23.png", "Photo.")
+flags.DEFINE_string("image", os.path.join(harness.KODAK, "kodim23.png"),
+                    "Photo.")
 flags.DEFINE_string("model", None, "Model (default: the shipped default).")
 flags.DEFINE_string("case", None, "mode,op,size (internal).")
 flags.DEFINE_string("output", "docs/figures/tiled_coding.json", "Results.")
@@ -46,7 +47,7 @@ def codec(mode):
 
 
 def run_case(mode, op, size):
-  """Peak RSS (bytes) and seconds of one encode or decode, this process."""
+  """Seconds of one encode or decode in this process (after tracing)."""
   model = codec(mode)
   model.decompress(*model.compress(photo("256x256")))  # trace both
   if op == "encode":
@@ -59,9 +60,7 @@ def run_case(mode, op, size):
                for i in range(len(coded.files) - 1)]
     start = time.perf_counter()
     model.decompress(strings, coded["shape"])
-  seconds = time.perf_counter() - start
-  return {"peak_rss_gb": resource.getrusage(
-      resource.RUSAGE_SELF).ru_maxrss / 2**20, "seconds": seconds}
+  return {"seconds": time.perf_counter() - start}
 
 
 def _strings_path(size):
@@ -69,15 +68,15 @@ def _strings_path(size):
 
 
 def measure_peak(mode, op, size):
-  result = subprocess.run(
+  """Seconds and peak RSS (GB) of a case, in a child process."""
+  child = harness.peak_rss_child(
       [sys.executable, os.path.abspath(__file__), f"--case={mode},{op},{size}",
        f"--image={FLAGS.image}"] + ([f"--model={FLAGS.model}"]
-                                    if FLAGS.model else []),
-      capture_output=True, text=True, check=False)
-  lines = [l for l in result.stdout.splitlines() if l.startswith("{")]
+                                    if FLAGS.model else []))
+  lines = [l for l in child["stdout"].splitlines() if l.startswith("{")]
   if not lines:
-    return {"error": result.stderr.strip().splitlines()[-1:]}
-  return json.loads(lines[-1])
+    return {"error": f"exit status {child['returncode']}"}
+  return {**json.loads(lines[-1]), "peak_rss_gb": child["peak_rss"] / 2**30}
 
 
 def main(argv):

@@ -193,3 +193,45 @@ def test_documented_training_command_runs_at_toy_size(tmp_path, program,
       assert json.loads(f.readlines()[-1])["step"] == 2
   else:
     assert os.path.exists(tmp_path / "out" / "proxy.weights.h5")
+
+
+BENCHMARK = re.compile(r"\bpython\S*\s+(benchmarks/[a-z_0-9]+\.py)(.*)$")
+
+
+def _defined_flags(script):
+  """Flag names a benchmark script defines (absl or argparse), read from
+  its source without running it."""
+  with open(os.path.join(REPO, script)) as f:
+    text = f.read()
+  return set(re.findall(r"flags\.DEFINE_\w+\(\s*\"(\w+)\"", text) +
+             re.findall(r"add_argument\(\s*\"--(\w+)\"", text) +
+             re.findall(r"startswith\(\"--(\w+)=", text))
+
+
+def test_documented_benchmark_commands_name_shipped_scripts_and_flags():
+  """Every table's command in the docs runs a script that ships, with flags
+  it defines (the scripts of removed measurements are named with their
+  commit, not as commands)."""
+  problems, commands = [], 0
+  for source in SOURCES:
+    if not source.endswith(".md"):
+      continue
+    for _, snippet in _snippets(source):
+      for line in snippet.splitlines():
+        match = BENCHMARK.search(line.split(" #")[0])
+        if not match:
+          continue
+        commands += 1
+        script, args = match.groups()
+        args = args.split(" -- ")[0]  # what follows goes to another program
+        if not os.path.exists(os.path.join(REPO, script)):
+          problems.append(f"{source}: {script} does not exist")
+          continue
+        named = {a[2:].split("=")[0] for a in re.sub(r"[\[\]]", " ",
+                                                      args).split()
+                 if a.startswith("--") and len(a) > 2}
+        undefined = named - _defined_flags(script) - {"helpfull"}
+        if undefined:
+          problems.append(f"{source}: {script} has no flags {undefined}")
+  assert commands >= 10
+  assert not problems, "\n".join(problems)

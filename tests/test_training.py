@@ -63,3 +63,23 @@ def test_non_finite_steps_are_skipped_then_reported(tmp_path, photo):
   assert int(trainer.step) == 3
   assert all(np.isfinite(v.numpy()).all() for v in codec.variables)
   assert [r["step"] for r in read_log(str(tmp_path))] == [1, 2, 3]
+
+
+def test_patch_window_is_the_whole_resize_cropped():
+  """The pipeline resizes only what a patch reads: the same samples as
+  resizing the whole crop, then cropping."""
+  rng = np.random.default_rng(0)
+  for size in (64, 90, 128):
+    crop = rng.uniform(0, 255, (size, size, 3)).astype(np.float32)
+    whole = tf.image.resize(crop, (64, 64), antialias=True).numpy()
+    for offset in rng.integers(0, 64 - 24 + 1, size=(3, 2)):
+      (top, bottom, scale, row_shift), (left, right, _, col_shift) = (
+          data.patch_window(size, 64, 24, o) for o in offset)
+      assert (bottom - top) * (right - left) < size * size
+      patch = tf.raw_ops.ScaleAndTranslate(
+          images=crop[None, top:bottom, left:right], size=[24, 24],
+          scale=[scale, scale], translation=[row_shift, col_shift],
+          kernel_type="triangle", antialias=True)[0].numpy()
+      np.testing.assert_allclose(
+          patch, whole[offset[0]:offset[0] + 24, offset[1]:offset[1] + 24],
+          rtol=0, atol=1e-3)

@@ -7,8 +7,9 @@ cropping back, rate in bits per pixel, the training call, the coding path
 split at the range coder, and the `compress`/`decompress` tf.functions with
 fixed input signatures (made by `prepare_for_coding`). A new codec is a
 registered subclass whose constructor builds the three parts. The coding path
-runs the two main transforms through `self.inference` (`inference.fast_path`:
-up-sampling without transposed convolutions); training runs the Keras layers.
+runs the two main transforms through `self.inference` (`inference.fast_path`,
+tiled); training runs the Keras layers, whose convolutions compute the same way
+(`transforms.SignalConv2D`).
 """
 
 import functools

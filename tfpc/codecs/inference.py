@@ -2,8 +2,9 @@
 
 tfc's up-sampling `SignalConv2D`s run as transposed convolutions, which TF is
 slow at on CPUs. `fast_path` turns a transform into a function that computes
-the same values: correlations and GDN run the same TF ops as the layers (same
-results, bit for bit), and a stride-s up-sampling convolution runs as
+the same values: correlations run the same TF ops as tfc's layers, GDN tfc's
+ops (tfpc's GDN layer takes its pool by a matrix product: same values up to
+float rounding), and a stride-s up-sampling convolution runs as
 correlations of the low-resolution input, one per output phase with only the
 kernel taps that phase uses (or one for all phases when they have few output
 channels), interleaved by depth-to-space (same results up to float rounding).
@@ -14,7 +15,8 @@ weights and a SavedModel stores each weight once. A kernel kept as tfc's RDFT
 parameters is computed from them by one matrix product (the inverse DFT is
 linear) instead of tfc's batched `irfft2d`, which costs about 7 ms per 64x64
 layer on a CPU; the phase kernels are gathered from it. Kernels thus equal
-tfc's up to float rounding. Training keeps the Keras layers.
+tfc's up to float rounding. tfpc's own layers (`transforms.SignalConv2D`)
+compute this way in training too (`signal_conv`).
 """
 
 import numpy as np
@@ -33,8 +35,9 @@ def fast_path(layer):
       return x
 
     return apply
-  if isinstance(layer, tfc.SignalConv2D) and _plain(layer):
-    return _signal_conv(layer)
+  if isinstance(layer, tfc.SignalConv2D) and plain(layer):
+    linear, activation = signal_conv(layer), _activation(layer)
+    return lambda x: activation(linear(x))
   if (isinstance(layer, tfc.GDN) and layer.data_format == "channels_last" and
       not callable(layer.alpha_parameter) and
       not callable(layer.epsilon_parameter)):
@@ -42,8 +45,8 @@ def fast_path(layer):
   return layer
 
 
-def _plain(layer):
-  """Whether `_signal_conv` covers this SignalConv2D's configuration."""
+def plain(layer):
+  """Whether `signal_conv` covers this SignalConv2D's configuration."""
   up, down = set(layer.strides_up), set(layer.strides_down)
   return (layer.data_format == "channels_last" and
           not layer.channel_separable and layer.padding == "same_zeros" and
@@ -66,15 +69,15 @@ def _activation(layer):
 _MIN_CHANNELS_PER_PHASE = 16
 
 
-def _signal_conv(layer):
-  """A SignalConv2D as correlations, bias and activation."""
+def signal_conv(layer):
+  """A SignalConv2D without its activation, as correlations and bias."""
   stride = layer.strides_up[0]
   # Correlating with a kernel flipped in space is convolving (as tfc does).
   corr = stride == 1
   flip = layer.corr == (stride > 1)
   kh, kw = layer.kernel_support
   if corr:
-    pads = [[(0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)]]
+    pads = [[(kh // 2, kh // 2), (kw // 2, kw // 2)]]
     taps = None
   else:
     rows, cols = _phase_taps(kh, stride), _phase_taps(kw, stride)
@@ -83,9 +86,8 @@ def _signal_conv(layer):
     else:
       phases = [_phase_indices([r], [c], (kh, kw)) for r in rows for c in cols]
     taps = [indices for indices, _ in phases]
-    pads = [[(0, 0), *p, (0, 0)] for _, p in phases]
-  strides = layer.strides_down if corr else 1
-  activation = _activation(layer)
+    pads = [p for _, p in phases]
+  strides = layer.strides_down if corr else (1, 1)
 
   kernel_of = _kernel_function(layer)
 
@@ -95,16 +97,27 @@ def _signal_conv(layer):
       kernel = kernel[::-1, ::-1]
     kernels = [kernel] if taps is None else [
         _gather_phases(kernel, indices) for indices in taps]
-    outputs = [tf.nn.conv2d(x, k, strides=strides, padding=p)
-               for k, p in zip(kernels, pads)]
+    outputs = [_correlate(x, k, strides, p) for k, p in zip(kernels, pads)]
     x = outputs[0] if len(outputs) == 1 else tf.concat(outputs, axis=-1)
     if not corr:
       x = tf.nn.depth_to_space(x, stride)
     if layer.use_bias:
       x = tf.nn.bias_add(x, layer.bias)
-    return activation(x)
+    return x
 
   return apply
+
+
+def _correlate(x, kernel, strides, pads):
+  """`tf.nn.conv2d` of x zero-padded by `pads` ((top, bottom), (left,
+  right)), in a form whose gradients have oneDNN kernels (with explicit
+  padding TF's falls back to its slower generic ones): TF's "SAME" where it
+  pads alike, else a pad and "VALID"."""
+  same = [((k - 1) // 2, k // 2) for k in kernel.shape[:2]]
+  if tuple(strides) == (1, 1) and [tuple(p) for p in pads] == same:
+    return tf.nn.conv2d(x, kernel, 1, "SAME")
+  return tf.nn.conv2d(tf.pad(x, [(0, 0), *pads, (0, 0)]), kernel, strides,
+                      "VALID")
 
 
 def _kernel_function(layer):
@@ -117,12 +130,13 @@ def _kernel_function(layer):
   # [in, out, kh, kw // 2 + 1]: its values on the unit vectors.
   kh, kw = parameter.shape[:2]
   width = kw // 2 + 1
-  units = tf.reshape(tf.eye(kh * width), (-1, kh, width))
-  norm = tf.cast(kh * kw, tf.complex64) ** .5
-  real_basis, imag_basis = (
-      tf.reshape(tf.signal.irfft2d(tf.complex(real, imag) * norm, (kh, kw)),
-                 (kh, width, kh, kw)).numpy()
-      for real, imag in ((units, 0 * units), (0 * units, units)))
+  with tf.init_scope():  # constants, also when first called in a graph
+    units = tf.reshape(tf.eye(kh * width), (-1, kh, width))
+    norm = tf.cast(kh * kw, tf.complex64) ** .5
+    real_basis, imag_basis = (
+        tf.reshape(tf.signal.irfft2d(tf.complex(real, imag) * norm, (kh, kw)),
+                   (kh, width, kh, kw)).numpy()
+        for real, imag in ((units, 0 * units), (0 * units, units)))
 
   def kernel():
     return (tf.einsum("ioab,abxy->xyio", parameter.real, real_basis) +

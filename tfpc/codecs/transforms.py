@@ -3,15 +3,28 @@
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfpc.codecs import inference
+
 
 class GDN(tfc.GDN):
-  """tfc's GDN with constant alpha and epsilon as Python numbers.
+  """tfc's GDN with constant alpha and epsilon as Python numbers, and the
+  simplified GDN (alpha = epsilon = 1) as matrix products with a gradient of
+  its own.
 
-  tfc returns them as tensors, so each `alpha == 1` test inside a
-  `tf.function` becomes a graph conditional (over a hundred per training step
-  of a hyperprior codec, and most of the tracing time). Same variables, same
-  values.
+  tfc returns alpha and epsilon as tensors, so each `alpha == 1` test inside
+  a `tf.function` becomes a graph conditional (over a hundred per training
+  step of a hyperprior codec, and most of the tracing time). The
+  normalization pool beta + gamma |x| is a 1x1 convolution, whose filter
+  gradient oneDNN runs far below a matrix product's speed; the gradient
+  of x / pool takes three divisions where one reciprocal serves. Same
+  variables; same values up to float rounding.
   """
+
+  def call(self, inputs):
+    if (self.alpha == 1 and self.epsilon == 1 and not self.rectify and
+        self.data_format == "channels_last"):
+      return _simplified_gdn(inputs, self.beta, self.gamma, self.inverse)
+    return super().call(inputs)
 
   def _constant(self, parameter):
     value = getattr(self, parameter + "_parameter")
@@ -28,16 +41,64 @@ class GDN(tfc.GDN):
     return self._constant("epsilon")
 
 
+class SignalConv2D(tfc.SignalConv2D):
+  """tfc's SignalConv2D computed as the inference path computes it
+  (`inference.signal_conv`), in training too: the kernel from its RDFT
+  parameters by one matrix product on a fixed basis (tfc runs a batched
+  `irfft2d` forward and an `rfft2d` backward on every call), up-sampling as
+  one correlation per output phase, paddings whose gradients have oneDNN
+  kernels. Same variables; same values up to float rounding."""
+
+  def build(self, input_shape):
+    super().build(input_shape)
+    self._linear = (inference.signal_conv(self) if inference.plain(self)
+                    else None)
+
+  def call(self, inputs):
+    if self._linear is None:
+      return super().call(inputs)
+    outputs = self._linear(inputs)
+    return outputs if self.activation is None else self.activation(outputs)
+
+
+def _simplified_gdn(x, beta, gamma, inverse):
+  """x / (beta + |x| gamma) over channels, or times with `inverse` (IGDN)."""
+
+  @tf.custom_gradient
+  def normalize(x, beta, gamma):
+    channels = x.shape[-1]
+    magnitude = tf.reshape(abs(x), (-1, channels))
+    pool = tf.reshape(tf.nn.bias_add(magnitude @ gamma, beta), tf.shape(x))
+    y = x * pool if inverse else x / pool
+
+    def gradient(dy):
+      with tf.name_scope("gdn_gradient"):
+        if inverse:
+          dx, dpool = dy * pool, dy * x
+        else:  # d(x / pool) / d pool = -y / pool
+          dx = dy * tf.math.reciprocal(pool)
+          dpool = -dx * y
+        dpool = tf.reshape(dpool, (-1, channels))
+        dmagnitude = tf.reshape(tf.matmul(dpool, gamma, transpose_b=True),
+                                tf.shape(x))
+        return (dx + tf.math.sign(x) * dmagnitude, tf.reduce_sum(dpool, 0),
+                tf.matmul(magnitude, dpool, transpose_a=True))
+
+    return y, gradient
+
+  return normalize(x, beta, gamma)
+
+
 def _conv(filters, kernel, index, down, activation, **kwargs):
   strides = {"strides_down": down} if down else {}
-  return tfc.SignalConv2D(
+  return SignalConv2D(
       filters, (kernel, kernel), name=f"layer_{index}", corr=True,
       padding="same_zeros", use_bias=True, activation=activation,
       **strides, **kwargs)
 
 
 def _deconv(filters, kernel, index, up, activation, **kwargs):
-  return tfc.SignalConv2D(
+  return SignalConv2D(
       filters, (kernel, kernel), name=f"layer_{index}", corr=False,
       strides_up=up, padding="same_zeros", use_bias=True,
       activation=activation, **kwargs)
@@ -79,8 +140,8 @@ def hyper_analysis_transform(num_filters):
   return tf.keras.Sequential([
       _conv(num_filters, 3, 0, None, tf.nn.relu),
       _conv(num_filters, 5, 1, 2, tf.nn.relu),
-      tfc.SignalConv2D(num_filters, (5, 5), name="layer_2", corr=True,
-                       strides_down=2, padding="same_zeros", use_bias=False),
+      SignalConv2D(num_filters, (5, 5), name="layer_2", corr=True,
+                   strides_down=2, padding="same_zeros", use_bias=False),
   ], name="hyper_analysis")
 
 
