@@ -226,6 +226,17 @@ def _settings_text(settings, leave_out=()):
                    if k not in leave_out and v not in (None, ""))
 
 
+def _wall_time(train_dir):
+  """", N.N h" of logged training (first to last log record), or ""."""
+  try:
+    records = [r for r in run_folder.read_log(train_dir) if "time" in r]
+  except OSError:
+    return ""
+  if len(records) < 2:
+    return ""
+  return f", {(records[-1]['time'] - records[0]['time']) / 3600:.1f} h wall clock"
+
+
 def describe(train_dir):
   """How the run's latest checkpoint was made, in one sentence (its start
   described the same way, or by its exported description)."""
@@ -234,7 +245,8 @@ def describe(train_dir):
           f"({_settings_text(info.codec, ('architecture',))}), "
           f"{info.stage['objective']} "
           f"({_settings_text(info.stage['options'], ('proxy_init',))}): "
-          f"{run_folder.trained_steps(train_dir)} steps")
+          f"{run_folder.trained_steps(train_dir)} steps"
+          f"{_wall_time(train_dir)}")
   if run_folder.is_training_run(info.start):
     return f"{text} from [{describe(info.start)}]"
   if info.start:
