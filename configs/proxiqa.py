@@ -35,7 +35,6 @@ from tfpc import losses
 STAGE = {"learning_rate": 1e-4, "final_learning_rate": 1e-4,
          "final_steps": 0, "total_steps": 200, "weight_decay": 0.01,
          "log_every": 20, "checkpoint_every": 50}
-PATCH_SIZE = 128
 
 
 def parse(arg):
@@ -65,8 +64,9 @@ def get_config(arg=None):
   config.images = ""
   config.init_from = control.model_name(lmbda)
   config.codec = control.codec
-  config.data = {"batch_size": 8, "patch_size": PATCH_SIZE, "crop_size": 256,
-                 "seed": 0}
+  config.data = ml_collections.ConfigDict(
+      {"batch_size": 8, "patch_size": 128, "crop_size": 256, "seed": 0})
+  patch_size = config.data.get_ref("patch_size")  # the proxies' follows it
   config.stages = ml_collections.ConfigDict()
   config.stages.start = {**STAGE, "objective": "rd",
                          "options": {"lmbda": lmbda},
@@ -79,7 +79,7 @@ def get_config(arg=None):
     metric = losses.proxy_metric(family.objective)
     config.stages[family.objective] = {
         **STAGE, "start_from": "start", "objective": family.objective,
-        "options": {"lmbda": lmbda, "patch_size": PATCH_SIZE,
+        "options": {"lmbda": lmbda, "patch_size": patch_size,
                     "proxy_init": (f"{settings['proxies']}/{metric}" if
                                    settings["proxies"] else ""),
                     **family.options},

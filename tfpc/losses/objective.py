@@ -40,5 +40,9 @@ class Objective:
   def __call__(self, x, outputs, step):
     raise NotImplementedError
 
+  def check_data(self, data):
+    """Raises ConfigError unless batches of `data` (the stage's batch_size,
+    patch_size, ...) fit the objective."""
+
   def on_log(self, record):
     """May add to a log record (called once per record, on the host)."""

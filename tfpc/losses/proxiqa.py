@@ -166,6 +166,13 @@ class ProxIQA(Objective):
     self._gap_mean = None
     self._gap_since = None  # first step of the current run above threshold
 
+  def check_data(self, data):
+    if data["patch_size"] != self.proxy.patch_size:
+      raise errors.ConfigError(
+          f"the proxy takes {self.proxy.patch_size}x{self.proxy.patch_size} "
+          f"patches, the data gives {data['patch_size']}: set the objective's "
+          "patch_size to the data's")
+
   def on_log(self, record):
     """Adds the proxy-gap guard to a log record; warns when it trips."""
     if "metric_true_mean" not in record:

@@ -232,6 +232,7 @@ def run_stage(name, stage, codec_config, size, train_dir, previous, strategy,
           f"{_where(name)}: patch_size {size['patch_size']} is not a "
           f"multiple of the codec's stride {codec.stride}")
     objective = build_objective(name, stage, codec)
+    objective.check_data(size)
     networks = _networks(name, stage, codec, objective)
     if previous and not tf.train.latest_checkpoint(train_dir):
       report = warm_start.warm_start(
