@@ -1,0 +1,357 @@
+"""VMAF in TF ops: libvmaf's scores on stills, differentiable, in the graph.
+
+Follows the features that libvmaf's default models read (its integer
+implementation, `integer_vif.c` and `integer_adm.c`) on the luma plane that
+the ffmpeg bridge (`tfpc.metrics.libvmaf`) gives libvmaf, with motion zero
+as the bridge forces for stills:
+
+* Luma: swscale's integer RGB -> Y (limited range 16-235, BT.601 or BT.709),
+  bit-exact; the input is first clipped to [0, 255] and rounded, as coded
+  images are.
+* VIF at four scales: Gaussian windows of 17, 9, 5 and 3 taps (libvmaf's
+  integer tables), mirrored borders, the local means rounded to 1/256 of a
+  grey level after the vertical pass and the decimated images after each
+  pass, as libvmaf's 16-bit pipeline does; noise variance 2, the
+  enhancement-gain limit of the model (100, or 1 for the NEG model).
+* ADM at four scales: Daubechies-2 DWT with libvmaf's integer taps and its
+  border indices (mirrored at the top/left, repeated at the bottom/right),
+  the scale-0 bands rounded as libvmaf's int16 bands; decoupling into
+  restored and additive parts (1-degree angle test, enhancement-gain limit),
+  Watson's contrast sensitivity per scale and orientation, contrast masking
+  by the 3 x 3 neighbourhood of the additive part, a cube-root pooling over
+  the frame minus a 10% border, plus the noise floor.
+* The model: features rescaled linearly, nu-SVR with an RBF kernel read from
+  Netflix's model files (`tfpc/shipped_weights/vmaf_v0.6.1*.json`, data under
+  BSD-2-Clause-Patent, `LICENSE.vmaf`), the prediction rescaled and clipped to
+  [0, 100].
+
+Rounding steps run in the forward pass and pass gradients straight through;
+comparisons, `max`, `abs` and clips pass the gradient of the branch taken
+(docs/vmaf_graph.md).
+"""
+
+import functools
+import json
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+MODELS = ("vmaf_v0.6.1", "vmaf_v0.6.1neg")
+_WEIGHTS = os.path.join(os.path.dirname(os.path.dirname(__file__)),
+                        "shipped_weights")
+
+# libvmaf's integer VIF windows (Q16) per scale.
+_VIF_TAPS = (
+    (489, 935, 1640, 2640, 3896, 5274, 6547, 7455, 7784, 7455, 6547, 5274,
+     3896, 2640, 1640, 935, 489),
+    (1244, 3663, 7925, 12590, 14692, 12590, 7925, 3663, 1244),
+    (3571, 16004, 26386, 16004, 3571),
+    (10904, 43728, 10904))
+_VIF_NOISE = 2.0  # sigma_nsq, in grey levels squared
+_VIF_STEP = 1.0 / 256  # libvmaf's 16-bit VIF planes hold 1/256 grey levels
+_CENTRE = 128.0  # levels are centred: smaller squares, float32 keeps digits
+
+# libvmaf's integer Daubechies-2 taps (Q15).
+_DWT_LO = (15826, 27411, 7345, -4240)
+_DWT_HI = (-4240, -7345, 27411, -15826)
+_ADM_BORDER = 0.1
+_ADM_NOISE_WEIGHT = 0.03125
+# Scale 0's numerator uses libvmaf's fixed-point CSF factors (h, v; d).
+_ADM_SCALE0_CSF = (36453 / 2**21, 49417 / 2**23)
+
+# swscale's RGB -> Y for limited range: Q15 weights of R, G, B.
+_LUMA_WEIGHTS = {"bt601": (8414, 16519, 3208), "bt709": (5983, 20127, 2032)}
+
+
+def _straight_through(exact, smooth):
+  """`exact` forward, the gradient of `smooth` backward."""
+  return smooth + tf.stop_gradient(exact - smooth)
+
+
+def _round_to(x, step):
+  """x rounded half up to a multiple of `step`, gradient passed straight."""
+  return _straight_through(tf.floor(x / step + 0.5) * step, x)
+
+
+def luma(rgb, matrix="bt601"):
+  """Y of float RGB [N, H, W, 3] in [0, 255], as the bridge gives libvmaf.
+
+  swscale's integer path, bit-exact: the Q15 weighted sum is rounded to
+  1/64 of a level, then to a level. Returns [N, H, W, 1] float32 integers in
+  16-235, with the gradient of the unrounded weighted sum.
+  """
+  if matrix not in _LUMA_WEIGHTS:
+    raise ValueError(f"unknown matrix {matrix!r}; known: "
+                     f"{sorted(_LUMA_WEIGHTS)}")
+  weights = tf.constant(_LUMA_WEIGHTS[matrix], tf.float32)
+  rgb = _round_to(tf.clip_by_value(tf.cast(rgb, tf.float32), 0.0, 255.0), 1.0)
+  weighted = tf.reduce_sum(rgb * weights, -1, keepdims=True)  # exact < 2^24
+  sixty_fourths = tf.floor((weighted + (16 * 2**15 + 256)) / 512)
+  exact = tf.floor((sixty_fourths + 32) / 64)
+  return _straight_through(exact, weighted / 2**15 + 16)
+
+
+def _mirror(x, rows, cols):
+  """Pads [N, H, W, C] by mirroring around the edge pixels (libvmaf's VIF)."""
+  return tf.pad(x, [[0, 0], [rows, rows], [cols, cols], [0, 0]], "REFLECT")
+
+
+def _separable(x, taps, vertical):
+  """Same-size filtering of every channel along one axis, mirrored borders."""
+  half = len(taps) // 2
+  channels = x.shape[-1]
+  kernel = np.asarray(taps, np.float64) / 65536
+  kernel = kernel.reshape((-1, 1) if vertical else (1, -1))
+  kernel = np.tile(kernel[..., None, None], (1, 1, channels, 1))
+  padded = _mirror(x, half, 0) if vertical else _mirror(x, 0, half)
+  return tf.nn.depthwise_conv2d(padded, tf.constant(kernel, tf.float32),
+                                [1, 1, 1, 1], "VALID")
+
+
+def _vif_decimate(x, taps):
+  """libvmaf's VIF subsampling: filter (each pass rounded), every 2nd pixel."""
+  x = _round_to(_separable(x, taps, True), _VIF_STEP)
+  x = _round_to(_separable(x, taps, False), _VIF_STEP)
+  height, width = tf.shape(x)[1] // 2 * 2, tf.shape(x)[2] // 2 * 2
+  return x[:, :height:2, :width:2]
+
+
+def _vif_terms(ref, dis, taps, gain_limit):
+  """Per-image VIF numerator and denominator at one scale ([N] each)."""
+  moments = tf.concat([ref, dis, ref * ref, dis * dis, ref * dis], -1)
+  vertical = _separable(moments, taps, True)
+  means = _round_to(vertical[..., :2], _VIF_STEP)
+  # libvmaf rounds the means of the uncentred levels: its (co)variances
+  # exceed the centred ones by 2 x 128 x the filtered rounding residual.
+  filtered = _separable(
+      tf.concat([means, vertical[..., 2:], vertical[..., :2] - means], -1),
+      taps, False)
+  mu1, mu2, xx, yy, xy, residual1, residual2 = tf.unstack(filtered, axis=-1)
+  sigma1 = xx - mu1 * mu1 + _CENTRE * 2 * residual1
+  sigma2 = tf.maximum(yy - mu2 * mu2 + _CENTRE * 2 * residual2, 0.0)
+  sigma12 = xy - mu1 * mu2 + _CENTRE * (residual1 + residual2)
+  informative = sigma1 >= _VIF_NOISE
+  # Safe operands where a branch is not taken keep its gradient finite.
+  safe_sigma1 = tf.where(informative, sigma1, _VIF_NOISE)
+  gain = sigma12 / (safe_sigma1 + 1e-10)
+  residual = tf.maximum(sigma2 - gain * sigma12, 0.0)
+  gain = tf.minimum(gain, gain_limit)
+  log2 = lambda z: tf.math.log(z) / math.log(2.0)
+  kept = log2(1.0 + gain * gain * safe_sigma1 / (residual + _VIF_NOISE))
+  kept = tf.where((sigma12 > 0) & (sigma2 > 0), kept, 0.0)
+  num = tf.where(informative, kept, 1.0 - sigma2 * (4.0 / 255**2))
+  den = tf.where(informative, log2(1.0 + safe_sigma1 / _VIF_NOISE), 1.0)
+  return tf.reduce_sum(num, [1, 2]), tf.reduce_sum(den, [1, 2])
+
+
+def vif_scales(ref_y, dis_y, gain_limit=100.0):
+  """VIF at scales 0-3 of Y planes [N, H, W, 1]: list of 4 [N] scores."""
+  ref, dis = ref_y - _CENTRE, dis_y - _CENTRE
+  scores = []
+  for scale, taps in enumerate(_VIF_TAPS):
+    if scale:
+      ref, dis = _vif_decimate(ref, taps), _vif_decimate(dis, taps)
+    num, den = _vif_terms(ref, dis, taps, gain_limit)
+    scores.append(num / den)
+  return scores
+
+
+def _dwt_pad(x, axis):
+  """libvmaf's DWT borders along `axis`: one mirrored sample before, two
+  repeated (edge included) after."""
+  take = lambda start, stop: tf.gather(x, tf.range(start, stop), axis=axis)
+  size = tf.shape(x)[axis]
+  return tf.concat([take(1, 2), x, take(size - 1, size),
+                    take(size - 2, size - 1)], axis)
+
+
+def _dwt(x, round_scale0):
+  """One DWT level of [N, H, W, 1]: bands a, v, h, d of [N, ceil(H/2),
+  ceil(W/2), 1]; on scale 0 rounded as libvmaf's int16 bands."""
+  lo = np.asarray(_DWT_LO, np.float64) / 2**15
+  hi = np.asarray(_DWT_HI, np.float64) / 2**15
+  vertical = tf.constant(np.stack([lo, hi], -1)[:, None, None, :],
+                         tf.float32)  # [4, 1, 1, 2]: lo, hi
+  passed = tf.nn.conv2d(_dwt_pad(x, 1), vertical, [1, 2, 1, 1], "VALID")
+  if round_scale0:
+    passed = _round_to(passed, 1.0 / 128)
+  horizontal = np.zeros((1, 4, 2, 4))
+  horizontal[0, :, 0, 0], horizontal[0, :, 0, 1] = lo, hi  # a, v
+  horizontal[0, :, 1, 2], horizontal[0, :, 1, 3] = lo, hi  # h, d
+  bands = tf.nn.conv2d(_dwt_pad(passed, 2), tf.constant(horizontal,
+                                                        tf.float32),
+                       [1, 1, 2, 1], "VALID")
+  if round_scale0:
+    bands = _round_to(bands, 1.0 / 64)
+  return tf.split(bands, 4, axis=-1)
+
+
+def _decouple(ref_bands, dis_bands, gain_limit):
+  """Restored and additive parts of the distorted h, v, d bands."""
+  (oh, ov, _), (th, tv, _) = ref_bands, dis_bands
+  dot = oh * th + ov * tv
+  parallel = (dot >= 0) & (dot * dot >= math.cos(math.radians(1.0))**2 *
+                           (oh * oh + ov * ov) * (th * th + tv * tv))
+  restored, additive = [], []
+  for o, t in zip(ref_bands, dis_bands):
+    zero = tf.equal(o, 0.0)
+    ratio = tf.clip_by_value(t / tf.where(zero, 1.0, o), 0.0, 1.0)
+    r = tf.where(zero, 0.0, ratio * o)
+    enhanced = tf.where(r > 0, tf.minimum(r * gain_limit, t),
+                        tf.maximum(r * gain_limit, t))
+    r = tf.where(parallel & tf.not_equal(r, 0.0), enhanced, r)
+    restored.append(r)
+    additive.append(t - r)
+  return restored, additive
+
+
+@functools.lru_cache(maxsize=None)
+def _csf_factors(scale):
+  """Watson et al.'s 1/quantization step at `scale` for h/v and d bands,
+  as libvmaf computes it (3 picture heights from a 1080-line display)."""
+  a, k, f0, g = 0.495, 0.466, 0.401, (1.501, 1.0, 0.534, 1.0)
+  amplitudes = ((0.62171, 0.67234, 0.72709, 0.67234),
+                (0.34537, 0.41317, 0.49428, 0.41317),
+                (0.18004, 0.22727, 0.28688, 0.22727),
+                (0.091401, 0.11792, 0.15214, 0.11792))
+  resolution = np.float32(3.0 * 1080 * math.pi / 180.0)
+  factors = []
+  for theta in (1, 2):
+    temp = np.float32(math.log10(2.0**(scale + 1) * f0 * g[theta] /
+                                 float(resolution)))
+    step = np.float32(2.0 * a * 10.0**(k * float(temp)**2) /
+                      amplitudes[scale][theta])
+    factors.append(float(np.float32(1.0) / step))
+  return factors[0], factors[0], factors[1]
+
+
+def _border(size):
+  """First index kept by ADM's pooling (libvmaf truncates toward zero)."""
+  return int(size * _ADM_BORDER - 0.5)
+
+
+def _cube_root(x):
+  """x^(1/3) for x >= 0 with a zero (not infinite) gradient at 0."""
+  positive = x > 0
+  return tf.where(positive, tf.pow(tf.where(positive, x, 1.0), 1.0 / 3), 0.0)
+
+
+def _adm_terms(ref_bands, dis_bands, scale, gain_limit, height, width):
+  """ADM numerator and denominator at one scale ([N] each)."""
+  restored, additive = _decouple(ref_bands, dis_bands, gain_limit)
+  factors = _csf_factors(scale)
+  num_factors = (factors if scale else (_ADM_SCALE0_CSF[0],) * 2 +
+                 (_ADM_SCALE0_CSF[1],))
+  masked = [tf.abs(f * a) for f, a in zip(factors, additive)]
+  masking = tf.add_n(masked)  # summed over orientations, then 3 x 3
+  padded = _mirror(masking, 1, 1)
+  box = tf.nn.avg_pool2d(padded, 3, 1, "VALID") * 9
+  threshold = (box + masking) / 30  # neighbours 1/30, centre 1/15
+  top, left = _border(height), _border(width)
+  crop = lambda x: x[:, top:height - top, left:width - left]
+  noise = (_ADM_NOISE_WEIGHT * (height - 2 * top) * (width - 2 * left))**(1 / 3)
+  num = den = 0.0
+  for f_num, f_den, r, o in zip(num_factors, factors, restored, ref_bands):
+    excess = tf.maximum(tf.abs(f_num * r) - threshold, 0.0)
+    num += _cube_root(tf.reduce_sum(crop(excess)**3, [1, 2, 3])) + noise
+    den += _cube_root(tf.reduce_sum(crop(tf.abs(f_den * o))**3,
+                                    [1, 2, 3])) + noise
+  return num, den
+
+
+def adm_scales(ref_y, dis_y, gain_limit=100.0):
+  """ADM of Y planes [N, H, W, 1]: (adm2 [N], list of 4 [N] scale scores)."""
+  ref, dis = ref_y - _CENTRE, dis_y - _CENTRE
+  height, width = ref_y.shape[1], ref_y.shape[2]
+  nums, dens = [], []
+  for scale in range(4):
+    ref, *ref_details = _dwt(ref, scale == 0)
+    dis, *dis_details = _dwt(dis, scale == 0)
+    height, width = (height + 1) // 2, (width + 1) // 2
+    num, den = _adm_terms(ref_details, dis_details, scale, gain_limit, height,
+                          width)
+    nums.append(num)
+    dens.append(den)
+  return tf.add_n(nums) / tf.add_n(dens), [n / d for n, d in zip(nums, dens)]
+
+
+class VmafModel:
+  """A libvmaf SVR model file: feature names, rescaling, support vectors."""
+
+  def __init__(self, name):
+    if name not in MODELS:
+      raise ValueError(f"unknown VMAF model {name!r}; known: {MODELS}")
+    with open(os.path.join(_WEIGHTS, f"{name}.json")) as f:
+      model = json.load(f)["model_dict"]
+    self.name = name
+    self.features = model["feature_names"]
+    self.slopes = np.asarray(model["slopes"], np.float64)
+    self.intercepts = np.asarray(model["intercepts"], np.float64)
+    self.clip = model.get("score_clip")
+    options = model.get("feature_opts_dicts", [{}] * len(self.features))
+    limits = {k: v for opts in options for k, v in opts.items()}
+    self.adm_gain_limit = limits.get("adm_enhn_gain_limit", 100.0)
+    self.vif_gain_limit = limits.get("vif_enhn_gain_limit", 100.0)
+    self._read_svm(model["model"])
+
+  def _read_svm(self, text):
+    lines = text.strip().splitlines()
+    header = dict(line.split(" ", 1) for line in lines[:lines.index("SV")])
+    if (header["svm_type"], header["kernel_type"]) != ("nu_svr", "rbf"):
+      raise ValueError(f"{self.name}: not an RBF nu-SVR model")
+    self.gamma, self.rho = float(header["gamma"]), float(header["rho"])
+    coefficients, vectors = [], []
+    for line in lines[lines.index("SV") + 1:]:
+      coefficient, *entries = line.split()
+      vector = np.zeros(len(self.features))
+      for entry in entries:
+        index, value = entry.split(":")
+        vector[int(index) - 1] = float(value)
+      coefficients.append(float(coefficient))
+      vectors.append(vector)
+    self.coefficients = np.asarray(coefficients)
+    self.vectors = np.asarray(vectors)
+
+  def predict(self, features):
+    """Scores [N] from a dict of feature name -> [N] (libvmaf's names)."""
+    normalized = tf.stack(
+        [self.slopes[i + 1] * features[name] + self.intercepts[i + 1]
+         for i, name in enumerate(self.features)], -1)
+    vectors = tf.constant(self.vectors, tf.float32)
+    distances = tf.reduce_sum(
+        tf.math.squared_difference(normalized[:, None], vectors[None]), -1)
+    kernel = tf.exp(-self.gamma * distances)
+    prediction = tf.linalg.matvec(
+        kernel, tf.constant(self.coefficients, tf.float32)) - self.rho
+    score = (prediction - self.intercepts[0]) / self.slopes[0]
+    if self.clip is not None:
+      score = tf.clip_by_value(score, *self.clip)
+    return score
+
+
+@functools.lru_cache(maxsize=None)
+def model(name):
+  """The parsed `VmafModel` called `name` (read once)."""
+  return VmafModel(name)
+
+
+def features(reference, distorted, model_name="vmaf_v0.6.1", matrix="bt601"):
+  """The model's features of float RGB [N, H, W, 3] in [0, 255], keyed by
+  libvmaf's names (motion: 0 for stills), as [N] float32 tensors."""
+  vmaf_model = model(model_name)
+  ref_y, dis_y = luma(reference, matrix), luma(distorted, matrix)
+  adm2, _ = adm_scales(ref_y, dis_y, vmaf_model.adm_gain_limit)
+  vif = vif_scales(ref_y, dis_y, vmaf_model.vif_gain_limit)
+  values = {"VMAF_integer_feature_adm2_score": adm2,
+            "VMAF_integer_feature_motion2_score": tf.zeros_like(adm2)}
+  for scale, score in enumerate(vif):
+    values[f"VMAF_integer_feature_vif_scale{scale}_score"] = score
+  return values
+
+
+def vmaf(reference, distorted, model_name="vmaf_v0.6.1", matrix="bt601"):
+  """VMAF [N] of float RGB [N, H, W, 3] in [0, 255], differentiable."""
+  return model(model_name).predict(
+      features(reference, distorted, model_name, matrix))
