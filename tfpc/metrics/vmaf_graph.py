@@ -265,6 +265,9 @@ def adm_scales(ref_y, dis_y, gain_limit=100.0):
   """ADM of Y planes [N, H, W, 1]: (adm2 [N], list of 4 [N] scale scores)."""
   ref, dis = ref_y - _CENTRE, dis_y - _CENTRE
   height, width = ref_y.shape[1], ref_y.shape[2]
+  if height is None or width is None:
+    raise ValueError("VMAF in TF ops needs image sizes known when the graph "
+                     "is built (ADM's pooling borders depend on them)")
   nums, dens = [], []
   for scale in range(4):
     ref, *ref_details = _dwt(ref, scale == 0)
@@ -315,10 +318,10 @@ class VmafModel:
     self.vectors = np.asarray(vectors)
 
   def predict(self, features):
-    """Scores [N] from a dict of feature name -> [N] (libvmaf's names)."""
+    """Scores [N] from `features` (a dict as `features` returns)."""
     normalized = tf.stack(
-        [self.slopes[i + 1] * features[name] + self.intercepts[i + 1]
-         for i, name in enumerate(self.features)], -1)
+        [self.slopes[i + 1] * features[_log_name(name)] +
+         self.intercepts[i + 1] for i, name in enumerate(self.features)], -1)
     vectors = tf.constant(self.vectors, tf.float32)
     distances = tf.reduce_sum(
         tf.math.squared_difference(normalized[:, None], vectors[None]), -1)
@@ -331,6 +334,12 @@ class VmafModel:
     return score
 
 
+def _log_name(model_feature):
+  """'VMAF_integer_feature_vif_scale0_score' -> 'integer_vif_scale0'."""
+  return model_feature.replace("VMAF_integer_feature_", "integer_").replace(
+      "_score", "")
+
+
 @functools.lru_cache(maxsize=None)
 def model(name):
   """The parsed `VmafModel` called `name` (read once)."""
@@ -338,16 +347,18 @@ def model(name):
 
 
 def features(reference, distorted, model_name="vmaf_v0.6.1", matrix="bt601"):
-  """The model's features of float RGB [N, H, W, 3] in [0, 255], keyed by
-  libvmaf's names (motion: 0 for stills), as [N] float32 tensors."""
+  """Features of float RGB [N, H, W, 3] in [0, 255] as [N] float32 tensors,
+  keyed by the names of libvmaf's log (without the NEG model's '_egl_1'):
+  integer_adm2, integer_adm_scale0-3, integer_vif_scale0-3 and
+  integer_motion2 (0 for stills), with the gain limits of `model_name`."""
   vmaf_model = model(model_name)
   ref_y, dis_y = luma(reference, matrix), luma(distorted, matrix)
-  adm2, _ = adm_scales(ref_y, dis_y, vmaf_model.adm_gain_limit)
+  adm2, adm = adm_scales(ref_y, dis_y, vmaf_model.adm_gain_limit)
   vif = vif_scales(ref_y, dis_y, vmaf_model.vif_gain_limit)
-  values = {"VMAF_integer_feature_adm2_score": adm2,
-            "VMAF_integer_feature_motion2_score": tf.zeros_like(adm2)}
-  for scale, score in enumerate(vif):
-    values[f"VMAF_integer_feature_vif_scale{scale}_score"] = score
+  values = {"integer_adm2": adm2, "integer_motion2": tf.zeros_like(adm2)}
+  for scale in range(4):
+    values[f"integer_adm_scale{scale}"] = adm[scale]
+    values[f"integer_vif_scale{scale}"] = vif[scale]
   return values
 
 
