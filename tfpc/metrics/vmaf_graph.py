@@ -79,7 +79,7 @@ def luma(rgb, matrix="bt601"):
   """Y of float RGB [N, H, W, 3] in [0, 255], as the bridge gives libvmaf.
 
   swscale's integer path, bit-exact: the Q15 weighted sum is rounded to
-  1/64 of a level, then to a level. Returns [N, H, W, 1] float32 integers in
+  1/64 of a level, then to a level. Returns [N, H, W] float32 integers in
   16-235, with the gradient of the unrounded weighted sum.
   """
   if matrix not in _LUMA_WEIGHTS:
@@ -87,48 +87,79 @@ def luma(rgb, matrix="bt601"):
                      f"{sorted(_LUMA_WEIGHTS)}")
   weights = tf.constant(_LUMA_WEIGHTS[matrix], tf.float32)
   rgb = _round_to(tf.clip_by_value(tf.cast(rgb, tf.float32), 0.0, 255.0), 1.0)
-  weighted = tf.reduce_sum(rgb * weights, -1, keepdims=True)  # exact < 2^24
+  weighted = tf.reduce_sum(rgb * weights, -1)  # exact: below 2^24
   sixty_fourths = tf.floor((weighted + (16 * 2**15 + 256)) / 512)
   exact = tf.floor((sixty_fourths + 32) / 64)
   return _straight_through(exact, weighted / 2**15 + 16)
 
 
-def _mirror(x, rows, cols):
-  """Pads [N, H, W, C] by mirroring around the edge pixels (libvmaf's VIF)."""
-  return tf.pad(x, [[0, 0], [rows, rows], [cols, cols], [0, 0]], "REFLECT")
+def _mirrored(index, size):
+  """libvmaf's VIF borders: mirrored around the edge samples."""
+  if index < 0:
+    return -index
+  return 2 * (size - 1) - index if index >= size else index
 
 
-def _separable(x, taps, vertical):
-  """Same-size filtering of every channel along one axis, mirrored borders."""
-  half = len(taps) // 2
-  channels = x.shape[-1]
-  kernel = np.asarray(taps, np.float64) / 65536
-  kernel = kernel.reshape((-1, 1) if vertical else (1, -1))
-  kernel = np.tile(kernel[..., None, None], (1, 1, channels, 1))
-  padded = _mirror(x, half, 0) if vertical else _mirror(x, 0, half)
-  return tf.nn.depthwise_conv2d(padded, tf.constant(kernel, tf.float32),
-                                [1, 1, 1, 1], "VALID")
+def _adm_border(index, size):
+  """libvmaf's ADM borders: mirrored before the first sample, mirrored with
+  the edge repeated after the last (x[n] = x[n-1], x[n+1] = x[n-2])."""
+  if index < 0:
+    return -index
+  return 2 * size - 1 - index if index >= size else index
+
+
+@functools.lru_cache(maxsize=None)
+def _filter_matrix(size, taps, stride, border, count):
+  """[count, size] matrix of sum_k taps[k] x[stride i - (len - 1) // 2 + k]
+  (odd taps centred; the 4-tap DWT starts one sample before) with `border`
+  folding indices outside the signal back in."""
+  matrix = np.zeros((count, size))
+  for i in range(count):
+    for k, tap in enumerate(taps):
+      matrix[i, border(stride * i - (len(taps) - 1) // 2 + k, size)] += tap
+  return matrix
+
+
+def _filter(x, taps, axis, stride=1, border=_mirrored, count=None):
+  """Filters planes [..., H, W] along `axis` (-2: rows, -1: columns), every
+  `stride`-th output kept (`count` of them, default all): a banded matrix
+  product, which folds in borders and subsampling (and runs far faster than
+  TF's or XLA's depthwise convolutions on CPU, and as well on GPU)."""
+  size = x.shape[axis]
+  count = -(-size // stride) if count is None else count
+  matrix = tf.constant(
+      _filter_matrix(size, tuple(taps), stride, border, count), tf.float32)
+  if axis == -2:
+    return tf.einsum("ij,...jw->...iw", matrix, x)
+  return tf.einsum("...hj,ij->...hi", x, matrix)
+
+
+def _window(x, taps, axis, subsample=False):
+  """VIF's Gaussian window (Q16 taps) along one axis, mirrored borders;
+  subsampled: every 2nd output, an odd side's last one dropped."""
+  if not subsample:
+    return _filter(x, tuple(t / 65536 for t in taps), axis)
+  return _filter(x, tuple(t / 65536 for t in taps), axis, 2,
+                 count=x.shape[axis] // 2)
 
 
 def _vif_decimate(x, taps):
   """libvmaf's VIF subsampling: filter (each pass rounded), every 2nd pixel."""
-  x = _round_to(_separable(x, taps, True), _VIF_STEP)
-  x = _round_to(_separable(x, taps, False), _VIF_STEP)
-  height, width = tf.shape(x)[1] // 2 * 2, tf.shape(x)[2] // 2 * 2
-  return x[:, :height:2, :width:2]
+  x = _round_to(_window(x, taps, -2, True), _VIF_STEP)
+  return _round_to(_window(x, taps, -1, True), _VIF_STEP)
 
 
-def _vif_terms(ref, dis, taps, gain_limit):
-  """Per-image VIF numerator and denominator at one scale ([N] each)."""
-  moments = tf.concat([ref, dis, ref * ref, dis * dis, ref * dis], -1)
-  vertical = _separable(moments, taps, True)
-  means = _round_to(vertical[..., :2], _VIF_STEP)
+def _vif_terms(planes, taps, gain_limit):
+  """Per-image VIF numerator and denominator at one scale ([N] each) of
+  stacked reference and distorted planes [2, N, H, W]."""
+  moments = tf.concat([planes, planes * planes, planes[:1] * planes[1:]], 0)
+  vertical = _window(moments, taps, -2)
+  means = _round_to(vertical[:2], _VIF_STEP)
   # libvmaf rounds the means of the uncentred levels: its (co)variances
   # exceed the centred ones by 2 x 128 x the filtered rounding residual.
-  filtered = _separable(
-      tf.concat([means, vertical[..., 2:], vertical[..., :2] - means], -1),
-      taps, False)
-  mu1, mu2, xx, yy, xy, residual1, residual2 = tf.unstack(filtered, axis=-1)
+  filtered = _window(
+      tf.concat([means, vertical[2:], vertical[:2] - means], 0), taps, -1)
+  mu1, mu2, xx, yy, xy, residual1, residual2 = tf.unstack(filtered)
   sigma1 = xx - mu1 * mu1 + _CENTRE * 2 * residual1
   sigma2 = tf.maximum(yy - mu2 * mu2 + _CENTRE * 2 * residual2, 0.0)
   sigma12 = xy - mu1 * mu2 + _CENTRE * (residual1 + residual2)
@@ -143,49 +174,34 @@ def _vif_terms(ref, dis, taps, gain_limit):
   kept = tf.where((sigma12 > 0) & (sigma2 > 0), kept, 0.0)
   num = tf.where(informative, kept, 1.0 - sigma2 * (4.0 / 255**2))
   den = tf.where(informative, log2(1.0 + safe_sigma1 / _VIF_NOISE), 1.0)
-  return tf.reduce_sum(num, [1, 2]), tf.reduce_sum(den, [1, 2])
+  return tf.reduce_sum(num, [-2, -1]), tf.reduce_sum(den, [-2, -1])
 
 
 def vif_scales(ref_y, dis_y, gain_limit=100.0):
-  """VIF at scales 0-3 of Y planes [N, H, W, 1]: list of 4 [N] scores."""
-  ref, dis = ref_y - _CENTRE, dis_y - _CENTRE
+  """VIF at scales 0-3 of Y planes [N, H, W]: list of 4 [N] scores."""
+  planes = tf.stack([ref_y, dis_y]) - _CENTRE
   scores = []
   for scale, taps in enumerate(_VIF_TAPS):
     if scale:
-      ref, dis = _vif_decimate(ref, taps), _vif_decimate(dis, taps)
-    num, den = _vif_terms(ref, dis, taps, gain_limit)
+      planes = _vif_decimate(planes, taps)
+    num, den = _vif_terms(planes, taps, gain_limit)
     scores.append(num / den)
   return scores
 
 
-def _dwt_pad(x, axis):
-  """libvmaf's DWT borders along `axis`: one mirrored sample before, two
-  repeated (edge included) after."""
-  take = lambda start, stop: tf.gather(x, tf.range(start, stop), axis=axis)
-  size = tf.shape(x)[axis]
-  return tf.concat([take(1, 2), x, take(size - 1, size),
-                    take(size - 2, size - 1)], axis)
-
-
 def _dwt(x, round_scale0):
-  """One DWT level of [N, H, W, 1]: bands a, v, h, d of [N, ceil(H/2),
-  ceil(W/2), 1]; on scale 0 rounded as libvmaf's int16 bands."""
-  lo = np.asarray(_DWT_LO, np.float64) / 2**15
-  hi = np.asarray(_DWT_HI, np.float64) / 2**15
-  vertical = tf.constant(np.stack([lo, hi], -1)[:, None, None, :],
-                         tf.float32)  # [4, 1, 1, 2]: lo, hi
-  passed = tf.nn.conv2d(_dwt_pad(x, 1), vertical, [1, 2, 1, 1], "VALID")
+  """One DWT level of planes [..., H, W]: bands a, v, h, d of [...,
+  ceil(H/2), ceil(W/2)]; on scale 0 rounded as libvmaf's int16 bands."""
+  lo = tuple(t / 2**15 for t in _DWT_LO)
+  hi = tuple(t / 2**15 for t in _DWT_HI)
+  passes = [_filter(x, taps, -2, 2, _adm_border) for taps in (lo, hi)]
   if round_scale0:
-    passed = _round_to(passed, 1.0 / 128)
-  horizontal = np.zeros((1, 4, 2, 4))
-  horizontal[0, :, 0, 0], horizontal[0, :, 0, 1] = lo, hi  # a, v
-  horizontal[0, :, 1, 2], horizontal[0, :, 1, 3] = lo, hi  # h, d
-  bands = tf.nn.conv2d(_dwt_pad(passed, 2), tf.constant(horizontal,
-                                                        tf.float32),
-                       [1, 1, 2, 1], "VALID")
+    passes = [_round_to(p, 1.0 / 128) for p in passes]
+  bands = [_filter(p, taps, -1, 2, _adm_border)
+           for p in passes for taps in (lo, hi)]  # a, v, h, d
   if round_scale0:
-    bands = _round_to(bands, 1.0 / 64)
-  return tf.split(bands, 4, axis=-1)
+    bands = [_round_to(b, 1.0 / 64) for b in bands]
+  return bands
 
 
 def _decouple(ref_bands, dis_bands, gain_limit):
@@ -246,35 +262,34 @@ def _adm_terms(ref_bands, dis_bands, scale, gain_limit, height, width):
                  (_ADM_SCALE0_CSF[1],))
   masked = [tf.abs(f * a) for f, a in zip(factors, additive)]
   masking = tf.add_n(masked)  # summed over orientations, then 3 x 3
-  padded = _mirror(masking, 1, 1)
-  box = tf.nn.avg_pool2d(padded, 3, 1, "VALID") * 9
+  box = _filter(_filter(masking, (1, 1, 1), -2, border=_adm_border),
+                (1, 1, 1), -1, border=_adm_border)
   threshold = (box + masking) / 30  # neighbours 1/30, centre 1/15
   top, left = _border(height), _border(width)
-  crop = lambda x: x[:, top:height - top, left:width - left]
+  pooled = lambda x: tf.reduce_sum(
+      x[..., top:height - top, left:width - left]**3, [-2, -1])
   noise = (_ADM_NOISE_WEIGHT * (height - 2 * top) * (width - 2 * left))**(1 / 3)
   num = den = 0.0
   for f_num, f_den, r, o in zip(num_factors, factors, restored, ref_bands):
     excess = tf.maximum(tf.abs(f_num * r) - threshold, 0.0)
-    num += _cube_root(tf.reduce_sum(crop(excess)**3, [1, 2, 3])) + noise
-    den += _cube_root(tf.reduce_sum(crop(tf.abs(f_den * o))**3,
-                                    [1, 2, 3])) + noise
+    num += _cube_root(pooled(excess)) + noise
+    den += _cube_root(pooled(tf.abs(f_den * o))) + noise
   return num, den
 
 
 def adm_scales(ref_y, dis_y, gain_limit=100.0):
-  """ADM of Y planes [N, H, W, 1]: (adm2 [N], list of 4 [N] scale scores)."""
-  ref, dis = ref_y - _CENTRE, dis_y - _CENTRE
-  height, width = ref_y.shape[1], ref_y.shape[2]
+  """ADM of Y planes [N, H, W]: (adm2 [N], list of 4 [N] scale scores)."""
+  planes = tf.stack([ref_y, dis_y]) - _CENTRE
+  height, width = planes.shape[-2], planes.shape[-1]
   if height is None or width is None:
     raise ValueError("VMAF in TF ops needs image sizes known when the graph "
                      "is built (ADM's pooling borders depend on them)")
   nums, dens = [], []
   for scale in range(4):
-    ref, *ref_details = _dwt(ref, scale == 0)
-    dis, *dis_details = _dwt(dis, scale == 0)
+    planes, *details = _dwt(planes, scale == 0)
     height, width = (height + 1) // 2, (width + 1) // 2
-    num, den = _adm_terms(ref_details, dis_details, scale, gain_limit, height,
-                          width)
+    num, den = _adm_terms([d[0] for d in details], [d[1] for d in details],
+                          scale, gain_limit, height, width)
     nums.append(num)
     dens.append(den)
   return tf.add_n(nums) / tf.add_n(dens), [n / d for n, d in zip(nums, dens)]
