@@ -71,26 +71,33 @@ def _straight_through(exact, smooth):
 
 
 def _round_to(x, step):
-  """x rounded half up to a multiple of `step`, gradient passed straight."""
+  """x rounded half up to a multiple of `step` (unchanged for None),
+  gradient passed straight."""
+  if step is None:
+    return x
   return _straight_through(tf.floor(x / step + 0.5) * step, x)
 
 
-def luma(rgb, matrix="bt601"):
+def luma(rgb, matrix="bt601", exact=True):
   """Y of float RGB [N, H, W, 3] in [0, 255], as the bridge gives libvmaf.
 
   swscale's integer path, bit-exact: the Q15 weighted sum is rounded to
   1/64 of a level, then to a level. Returns [N, H, W] float32 integers in
-  16-235, with the gradient of the unrounded weighted sum.
+  16-235, with the gradient of the unrounded weighted sum (its value when
+  not `exact`).
   """
   if matrix not in _LUMA_WEIGHTS:
     raise ValueError(f"unknown matrix {matrix!r}; known: "
                      f"{sorted(_LUMA_WEIGHTS)}")
   weights = tf.constant(_LUMA_WEIGHTS[matrix], tf.float32)
-  rgb = _round_to(tf.clip_by_value(tf.cast(rgb, tf.float32), 0.0, 255.0), 1.0)
+  rgb = tf.clip_by_value(tf.cast(rgb, tf.float32), 0.0, 255.0)
+  rgb = _round_to(rgb, 1.0) if exact else rgb
   weighted = tf.reduce_sum(rgb * weights, -1)  # exact: below 2^24
+  if not exact:
+    return weighted / 2**15 + 16
   sixty_fourths = tf.floor((weighted + (16 * 2**15 + 256)) / 512)
-  exact = tf.floor((sixty_fourths + 32) / 64)
-  return _straight_through(exact, weighted / 2**15 + 16)
+  levels = tf.floor((sixty_fourths + 32) / 64)
+  return _straight_through(levels, weighted / 2**15 + 16)
 
 
 def _mirrored(index, size):
@@ -134,31 +141,58 @@ def _filter(x, taps, axis, stride=1, border=_mirrored, count=None):
   return tf.einsum("...hj,ij->...hi", x, matrix)
 
 
-def _window(x, taps, axis, subsample=False):
-  """VIF's Gaussian window (Q16 taps) along one axis, mirrored borders;
-  subsampled: every 2nd output, an odd side's last one dropped."""
-  if not subsample:
-    return _filter(x, tuple(t / 65536 for t in taps), axis)
-  return _filter(x, tuple(t / 65536 for t in taps), axis, 2,
-                 count=x.shape[axis] // 2)
+def _filter_rounded(x, taps, unit, step, axis, **placement):
+  """round_half_up(sum_k taps[k] x_k / unit, step), as libvmaf's integer
+  passes compute it: exact in float32, whatever the summation order, for x a
+  multiple of 1/256 below 256 in magnitude, integer taps and unit x step a
+  power of two. The integer and fractional parts of x are filtered apart
+  (each product sum is exact), their quotients and remainders by unit x step
+  recombined.
+
+  Returns the rounded value (with the gradient of the unrounded one) and the
+  rounding residual (value - rounded, no gradient); for step None, the
+  unrounded value and zeros.
+  """
+  if step is None:
+    value = _filter(x, [t / unit for t in taps], axis, **placement)
+    return value, tf.zeros_like(value)
+  whole = tf.floor(x)
+  sums = [_filter(part, taps, axis, **placement) for part in (whole, x - whole)]
+  divisor = unit * step
+  quotients = [tf.floor(total / divisor) for total in sums]
+  remainder = sum(total - q * divisor for total, q in zip(sums, quotients))
+  carry = tf.floor(remainder / divisor + 0.5)
+  rounded = (quotients[0] + quotients[1] + carry) * step
+  residual = tf.stop_gradient((remainder - carry * divisor) / unit)
+  # The fractional part carries the gradient of the filtered value.
+  return _straight_through(rounded, (sums[0] + sums[1]) / unit), residual
 
 
-def _vif_decimate(x, taps):
-  """libvmaf's VIF subsampling: filter (each pass rounded), every 2nd pixel."""
-  x = _round_to(_window(x, taps, -2, True), _VIF_STEP)
-  return _round_to(_window(x, taps, -1, True), _VIF_STEP)
+def _window(x, taps, axis):
+  """VIF's Gaussian window (Q16 taps) along one axis, mirrored borders."""
+  return _filter(x, tuple(t / 65536 for t in taps), axis)
 
 
-def _vif_terms(planes, taps, gain_limit):
+def _vif_decimate(x, taps, exact):
+  """libvmaf's VIF subsampling: filter (each pass rounded if `exact`), every
+  2nd pixel (an odd side's last one dropped)."""
+  step = _VIF_STEP if exact else None
+  for axis in (-2, -1):
+    x, _ = _filter_rounded(x, taps, 65536, step, axis, stride=2,
+                           count=x.shape[axis] // 2)
+  return x
+
+
+def _vif_terms(planes, taps, gain_limit, exact):
   """Per-image VIF numerator and denominator at one scale ([N] each) of
   stacked reference and distorted planes [2, N, H, W]."""
-  moments = tf.concat([planes, planes * planes, planes[:1] * planes[1:]], 0)
-  vertical = _window(moments, taps, -2)
-  means = _round_to(vertical[:2], _VIF_STEP)
+  moments = _window(tf.concat([planes * planes, planes[:1] * planes[1:]], 0),
+                    taps, -2)
+  means, residuals = _filter_rounded(planes, taps, 65536,
+                                     _VIF_STEP if exact else None, -2)
   # libvmaf rounds the means of the uncentred levels: its (co)variances
   # exceed the centred ones by 2 x 128 x the filtered rounding residual.
-  filtered = _window(
-      tf.concat([means, vertical[2:], vertical[:2] - means], 0), taps, -1)
+  filtered = _window(tf.concat([means, moments, residuals], 0), taps, -1)
   mu1, mu2, xx, yy, xy, residual1, residual2 = tf.unstack(filtered)
   sigma1 = xx - mu1 * mu1 + _CENTRE * 2 * residual1
   sigma2 = tf.maximum(yy - mu2 * mu2 + _CENTRE * 2 * residual2, 0.0)
@@ -177,31 +211,28 @@ def _vif_terms(planes, taps, gain_limit):
   return tf.reduce_sum(num, [-2, -1]), tf.reduce_sum(den, [-2, -1])
 
 
-def vif_scales(ref_y, dis_y, gain_limit=100.0):
-  """VIF at scales 0-3 of Y planes [N, H, W]: list of 4 [N] scores."""
+def vif_scales(ref_y, dis_y, gain_limit=100.0, exact=True):
+  """VIF at scales 0-3 of Y planes [N, H, W]: list of 4 [N] scores
+  (without libvmaf's roundings unless `exact`)."""
   planes = tf.stack([ref_y, dis_y]) - _CENTRE
   scores = []
   for scale, taps in enumerate(_VIF_TAPS):
     if scale:
-      planes = _vif_decimate(planes, taps)
-    num, den = _vif_terms(planes, taps, gain_limit)
+      planes = _vif_decimate(planes, taps, exact)
+    num, den = _vif_terms(planes, taps, gain_limit, exact)
     scores.append(num / den)
   return scores
 
 
-def _dwt(x, round_scale0):
+def _dwt(x, rounded):
   """One DWT level of planes [..., H, W]: bands a, v, h, d of [...,
-  ceil(H/2), ceil(W/2)]; on scale 0 rounded as libvmaf's int16 bands."""
-  lo = tuple(t / 2**15 for t in _DWT_LO)
-  hi = tuple(t / 2**15 for t in _DWT_HI)
-  passes = [_filter(x, taps, -2, 2, _adm_border) for taps in (lo, hi)]
-  if round_scale0:
-    passes = [_round_to(p, 1.0 / 128) for p in passes]
-  bands = [_filter(p, taps, -1, 2, _adm_border)
-           for p in passes for taps in (lo, hi)]  # a, v, h, d
-  if round_scale0:
-    bands = [_round_to(b, 1.0 / 64) for b in bands]
-  return bands
+  ceil(H/2), ceil(W/2)]; `rounded` as libvmaf's int16 bands of scale 0."""
+  dwt = lambda x, taps, axis, step: _filter_rounded(
+      x, taps, 2**15, step if rounded else None, axis, stride=2,
+      border=_adm_border)[0]
+  passes = [dwt(x, taps, -2, 1 / 128) for taps in (_DWT_LO, _DWT_HI)]
+  return [dwt(p, taps, -1, 1 / 64)
+          for p in passes for taps in (_DWT_LO, _DWT_HI)]  # a, v, h, d
 
 
 def _decouple(ref_bands, dis_bands, gain_limit):
@@ -277,8 +308,9 @@ def _adm_terms(ref_bands, dis_bands, scale, gain_limit, height, width):
   return num, den
 
 
-def adm_scales(ref_y, dis_y, gain_limit=100.0):
-  """ADM of Y planes [N, H, W]: (adm2 [N], list of 4 [N] scale scores)."""
+def adm_scales(ref_y, dis_y, gain_limit=100.0, exact=True):
+  """ADM of Y planes [N, H, W]: (adm2 [N], list of 4 [N] scale scores),
+  without libvmaf's roundings unless `exact`."""
   planes = tf.stack([ref_y, dis_y]) - _CENTRE
   height, width = planes.shape[-2], planes.shape[-1]
   if height is None or width is None:
@@ -286,7 +318,7 @@ def adm_scales(ref_y, dis_y, gain_limit=100.0):
                      "is built (ADM's pooling borders depend on them)")
   nums, dens = [], []
   for scale in range(4):
-    planes, *details = _dwt(planes, scale == 0)
+    planes, *details = _dwt(planes, exact and scale == 0)
     height, width = (height + 1) // 2, (width + 1) // 2
     num, den = _adm_terms([d[0] for d in details], [d[1] for d in details],
                           scale, gain_limit, height, width)
@@ -333,20 +365,20 @@ class VmafModel:
     self.vectors = np.asarray(vectors)
 
   def predict(self, features):
-    """Scores [N] from `features` (a dict as `features` returns)."""
+    """Scores [N] from `features` (a dict as `features` returns). In float64:
+    the kernel sum cancels to a few units, which the output scale (1 /
+    slope, about 83) would magnify float32's rounding of."""
     normalized = tf.stack(
-        [self.slopes[i + 1] * features[_log_name(name)] +
+        [self.slopes[i + 1] * tf.cast(features[_log_name(name)], tf.float64) +
          self.intercepts[i + 1] for i, name in enumerate(self.features)], -1)
-    vectors = tf.constant(self.vectors, tf.float32)
-    distances = tf.reduce_sum(
-        tf.math.squared_difference(normalized[:, None], vectors[None]), -1)
-    kernel = tf.exp(-self.gamma * distances)
-    prediction = tf.linalg.matvec(
-        kernel, tf.constant(self.coefficients, tf.float32)) - self.rho
+    distances = tf.reduce_sum(tf.math.squared_difference(
+        normalized[:, None], tf.constant(self.vectors)[None]), -1)
+    prediction = tf.reduce_sum(
+        tf.exp(-self.gamma * distances) * self.coefficients, -1) - self.rho
     score = (prediction - self.intercepts[0]) / self.slopes[0]
     if self.clip is not None:
       score = tf.clip_by_value(score, *self.clip)
-    return score
+    return tf.cast(score, tf.float32)
 
 
 def _log_name(model_feature):
@@ -361,15 +393,19 @@ def model(name):
   return VmafModel(name)
 
 
-def features(reference, distorted, model_name="vmaf_v0.6.1", matrix="bt601"):
+def features(reference, distorted, model_name="vmaf_v0.6.1", matrix="bt601",
+             exact=True):
   """Features of float RGB [N, H, W, 3] in [0, 255] as [N] float32 tensors,
   keyed by the names of libvmaf's log (without the NEG model's '_egl_1'):
   integer_adm2, integer_adm_scale0-3, integer_vif_scale0-3 and
-  integer_motion2 (0 for stills), with the gain limits of `model_name`."""
+  integer_motion2 (0 for stills), with the gain limits of `model_name`.
+  Not `exact`: without libvmaf's roundings (inputs included), the smooth
+  function whose gradient the rounding steps pass."""
   vmaf_model = model(model_name)
-  ref_y, dis_y = luma(reference, matrix), luma(distorted, matrix)
-  adm2, adm = adm_scales(ref_y, dis_y, vmaf_model.adm_gain_limit)
-  vif = vif_scales(ref_y, dis_y, vmaf_model.vif_gain_limit)
+  ref_y = luma(reference, matrix, exact)
+  dis_y = luma(distorted, matrix, exact)
+  adm2, adm = adm_scales(ref_y, dis_y, vmaf_model.adm_gain_limit, exact)
+  vif = vif_scales(ref_y, dis_y, vmaf_model.vif_gain_limit, exact)
   values = {"integer_adm2": adm2, "integer_motion2": tf.zeros_like(adm2)}
   for scale in range(4):
     values[f"integer_adm_scale{scale}"] = adm[scale]
@@ -377,7 +413,14 @@ def features(reference, distorted, model_name="vmaf_v0.6.1", matrix="bt601"):
   return values
 
 
-def vmaf(reference, distorted, model_name="vmaf_v0.6.1", matrix="bt601"):
-  """VMAF [N] of float RGB [N, H, W, 3] in [0, 255], differentiable."""
+def vmaf(reference, distorted, model_name="vmaf_v0.6.1", matrix="bt601",
+         exact=True):
+  """VMAF [N] of float RGB [N, H, W, 3] in [0, 255], differentiable (see
+  `features` for `exact`)."""
   return model(model_name).predict(
-      features(reference, distorted, model_name, matrix))
+      features(reference, distorted, model_name, matrix, exact))
+
+
+# XLA fuses the element-wise work between the matrix products: faster than
+# plain graph mode (docs/vmaf_graph.md), after a compilation per image shape.
+vmaf_compiled = tf.function(vmaf, jit_compile=True)
