@@ -139,3 +139,23 @@ def test_sizes_must_be_static():
       tf.TensorSpec([None, None, None, 3])] * 2)
   with pytest.raises(ValueError, match="sizes known"):
     graph.get_concrete_function()
+
+
+def test_training_objectives(photos):
+  from tfpc import losses  # pylint: disable=g-import-not-at-top
+  refs, dists = pairs_of_size(photos, 64, 64)
+  x = tf.constant(refs, tf.float32)
+  x_hat = tf.Variable(dists.astype(np.float32))
+  outputs = lambda: {"x_hat": x_hat, "bpp": tf.constant(0.5)}
+  direct = losses.OBJECTIVES["vmaf_direct"](None, lmbda=0.01)
+  with tf.GradientTape() as tape:
+    terms = direct(x, outputs())
+  grad = tape.gradient(terms["loss"], x_hat).numpy()
+  assert np.all(np.isfinite(grad)) and np.any(grad != 0)
+  bridge = libvmaf.vmaf(refs, dists)
+  assert terms["vmaf_mean"].numpy() == pytest.approx(bridge.mean(), abs=0.03)
+  proxied = losses.OBJECTIVES["vmaf_proxiqa"](None, lmbda=0.01,
+                                             patch_size=64)
+  assert "proxy" in proxied.auxiliary
+  true = proxied.true_metric(x, x_hat).numpy()
+  np.testing.assert_allclose(true, bridge, atol=0.03)
