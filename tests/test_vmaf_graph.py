@@ -76,7 +76,7 @@ def test_luma_is_ffmpegs(tmp_path):
 
 def test_registry_entries_are_differentiable_and_match_bridge(photos):
   refs, dists = pairs_of_size(photos, 64, 64)
-  for name, host in (("vmaf_tf", "vmaf"), ("vmaf_neg_tf", "vmaf_neg")):
+  for name, host in (("vmaf_graph", "vmaf"), ("vmaf_neg_graph", "vmaf_neg")):
     metric = metrics.get(name)
     assert metric.differentiable and metric.higher_is_better
     np.testing.assert_allclose(metrics.compute(name, refs, dists),

@@ -20,8 +20,8 @@ from tfpc.metrics import vmaf_graph
 import tensorflow as tf
 
 # Registry names of each model's score, per source of the true metric.
-_TRUE_METRICS = {("graph", "vmaf_v0.6.1"): "vmaf_tf",
-                 ("graph", "vmaf_v0.6.1neg"): "vmaf_neg_tf",
+_TRUE_METRICS = {("graph", "vmaf_v0.6.1"): "vmaf_graph",
+                 ("graph", "vmaf_v0.6.1neg"): "vmaf_neg_graph",
                  ("bridge", "vmaf_v0.6.1"): "vmaf",
                  ("bridge", "vmaf_v0.6.1neg"): "vmaf_neg"}
 
