@@ -117,6 +117,7 @@ def main(argv):
       diffs[model]["vmaf"].extend(diff)
       for label, d in zip(labels, diff):
         by_kind[model][label.split()[0]].append(d)
+        by_kind[model][f"source {source}"].append(d)
       for name in ours:
         if name == "integer_motion2":
           continue
@@ -125,7 +126,7 @@ def main(argv):
         diffs[model][name].extend(np.abs(ours[name] - lib))
       saved[f"score_{model}"].append(scores)
     if FLAGS.save_pairs:
-      luma = lambda x: vmaf_graph.luma(x.astype(np.float32)).numpy()[..., 0]
+      luma = lambda x: vmaf_graph.luma(x.astype(np.float32)).numpy()
       saved["ref"].append(luma(reference).astype(np.uint8))
       saved["dis"].append(luma(distorted).astype(np.uint8))
     worst = max(max(diffs[m]["vmaf"][-len(pairs):]) for m in libvmaf.MODELS)
