@@ -12,7 +12,9 @@ perceptual metrics `lpips`, `lpips_vgg` and `dists` are distances, as their
 references return them (0 for identical images, lower is better), and need
 converted backbone weights (`tfpc.weights`, `tfpc_weights`). `niqe` is blind
 (no reference: it scores the distorted image alone, lower is better; images
-of at least 96 x 96 pixels).
+of at least 96 x 96 pixels). `vmaf_graph` and `vmaf_neg_graph` are libvmaf's VMAF
+and VMAF NEG written in TF ops (`vmaf_graph`): the same scores as `vmaf` and
+`vmaf_neg` within 0.01 points, differentiable, no host round trip.
 """
 
 import dataclasses
@@ -25,6 +27,7 @@ import tensorflow as tf
 from tfpc.metrics import fullref
 from tfpc.metrics import niqe
 from tfpc.metrics import perceptual
+from tfpc.metrics import vmaf_graph
 from tfpc.metrics.libvmaf import VmafError, vmaf, vmaf_tf
 from tfpc.metrics.libvmaf import check_available as check_vmaf
 
@@ -93,6 +96,11 @@ register(Metric("vmaf", vmaf_tf, False, True, "VMAF", (0.0, 1.0), vmaf,
 register(Metric("vmaf_neg", functools.partial(vmaf_tf, model="vmaf_v0.6.1neg"),
                 False, True, "VMAF NEG", (0.0, 1.0),
                 functools.partial(vmaf, model="vmaf_v0.6.1neg"), check_vmaf))
+register(Metric("vmaf_graph", vmaf_graph.vmaf, True, True, "VMAF (TF ops)",
+                (0.0, 1.0)))
+register(Metric("vmaf_neg_graph", functools.partial(vmaf_graph.vmaf,
+                                                 model_name="vmaf_v0.6.1neg"),
+                True, True, "VMAF NEG (TF ops)", (0.0, 1.0)))
 for _name, _label in (("lpips", "LPIPS, AlexNet (lower is better)"),
                       ("lpips_vgg", "LPIPS, VGG16 (lower is better)"),
                       ("dists", "DISTS (lower is better)")):
