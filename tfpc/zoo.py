@@ -176,7 +176,8 @@ def _reason(message):
   "ValueError: reason")."""
   for line in message.splitlines():
     if line.strip() and not line.startswith(
-        (" ", "Graph execution error", "Detected at node", "Traceback")):
+        (" ", "Graph execution error", "Detected at node", "Traceback",
+         "<stack traces unavailable>")):
       return line[:300]
   return "no reason given"
 
