@@ -104,8 +104,10 @@ class ProxyIQANet(tf.keras.Model):
 def save_proxy(proxy, directory, **info):
   """Writes proxy.json and proxy.weights.h5 (each replaced atomically)."""
   os.makedirs(directory, exist_ok=True)
-  with files.replacing(os.path.join(directory, PROXY_WEIGHTS)) as temporary:
-    proxy.save_weights(temporary)  # the same suffix: the same format
+  # Keras picks the format from the whole suffix ".weights.h5".
+  temporary = os.path.join(directory, "tmp." + PROXY_WEIGHTS)
+  proxy.save_weights(temporary)
+  os.replace(temporary, os.path.join(directory, PROXY_WEIGHTS))
   with files.replacing(os.path.join(directory, PROXY_CONFIG)) as temporary, \
       open(temporary, "w") as f:
     json.dump({**proxy.get_config(), **info}, f, indent=2)
