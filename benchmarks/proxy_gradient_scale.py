@@ -18,7 +18,6 @@ import tensorflow as tf
 from tfpc import data
 from tfpc import losses
 from tfpc import zoo
-from tfpc.training import stages
 
 flags.DEFINE_string("model", "bls2017-mse", "Exported codec.")
 flags.DEFINE_list("proxy_dirs", None, "Saved proxies.", required=True)
@@ -34,7 +33,7 @@ def main(argv):
   codec = zoo.load_keras(FLAGS.model)
   proxies = [losses.load_proxy(d) for d in FLAGS.proxy_dirs]
   size = proxies[0].patch_size
-  images = stages.training_images(FLAGS.images, size)
+  images = data.training_images(FLAGS.images, size)
   x = next(iter(data.patch_dataset(images, FLAGS.batch_size, size, 2 * size,
                                    seed=1)))
   x_hat = tf.clip_by_value(codec(x, training=True)["x_hat"], 0, 255)

@@ -120,3 +120,19 @@ def patch_dataset(images, batch_size=8, patch_size=128, crop_size=256,
   options.threading.max_intra_op_parallelism = 1
   options.autotune.enabled = False
   return dataset.with_options(options)
+
+
+def sample_photos():
+  """scikit-image's bundled colour photos (no download needed)."""
+  from skimage import data as samples  # pylint: disable=g-import-not-at-top
+  return [samples.astronaut(), samples.coffee(), samples.chelsea(),
+          samples.rocket(), samples.hubble_deep_field(),
+          samples.immunohistochemistry()]
+
+
+def training_images(source, min_side):
+  """uint8 images of a folder, glob or 'skimage'; skips are logged."""
+  if source == "skimage":
+    return sample_photos()
+  images, _ = load_images(list_images(source), min_side)
+  return images

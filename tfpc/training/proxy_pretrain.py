@@ -20,11 +20,11 @@ from PIL import ImageFilter
 from scipy import stats
 from tqdm import tqdm
 
+from tfpc import data
 from tfpc import errors
 from tfpc.config import setting
 from tfpc import losses
 from tfpc import metrics
-from tfpc.training import stages
 
 DISTORTIONS = ("jpeg", "jpeg2000", "blur", "noise", "codec")
 STATS_FILE = "pretrain.json"
@@ -133,7 +133,7 @@ def pretrain(config, codec=None):
   if config.codec_model and codec is None:
     from tfpc import zoo  # pylint: disable=g-import-not-at-top
     codec = zoo.load(config.codec_model)
-  images = stages.training_images(config.images, config.patch_size)
+  images = data.training_images(config.images, config.patch_size)
   references, distorted, scores = distorted_pairs(
       images, config.metric, config.num_patches, config.patch_size, codec,
       config.seed)

@@ -11,6 +11,7 @@ import inspect
 import os
 
 from tfpc import codecs
+from tfpc import data
 from tfpc import errors
 from tfpc.config import setting
 from tfpc import losses
@@ -181,7 +182,7 @@ def train(config):
   config.check()
   record_recipe(config)
   strategy = stages.make_strategy(config.strategy, config.cpu_devices)
-  images = stages.training_images(config.images, config.crop_size // 2)
+  images = data.training_images(config.images, config.crop_size // 2)
   return stages.run_stage(None, config.stage(), codec_config(config),
                           config.data(), config.train_dir,
                           config.init_from or "", strategy, images)

@@ -189,22 +189,6 @@ def make_strategy(name, cpu_devices=0):
   return tf.distribute.MirroredStrategy(devices)
 
 
-def sample_photos():
-  """scikit-image's bundled colour photos (no download needed)."""
-  from skimage import data as samples  # pylint: disable=g-import-not-at-top
-  return [samples.astronaut(), samples.coffee(), samples.chelsea(),
-          samples.rocket(), samples.hubble_deep_field(),
-          samples.immunohistochemistry()]
-
-
-def training_images(source, min_side):
-  """uint8 images of a folder, glob or 'skimage'; skips are logged."""
-  if source == "skimage":
-    return sample_photos()
-  images, _ = data.load_images(data.list_images(source), min_side)
-  return images
-
-
 def progress_line(train_dir, record, total_steps, keys):
   """`train_dir: step S of T (done|stopped; ...)  key=value ...`."""
   state = ("done" if record["step"] >= total_steps else
@@ -267,7 +251,7 @@ def train(config):
   stages = stage_settings(config)
   sizes = [{**DATA_DEFAULTS, **plain(config.get("data") or {}),
             **stage["data"]} for _, stage in stages]
-  images = training_images(
+  images = data.training_images(
       config.images, max(size["crop_size"] for size in sizes) // 2)
   results = {}
   for (name, stage), size in zip(stages, sizes):
