@@ -63,7 +63,17 @@ def _x265(pix_fmt):
 
 
 def _jpeg(pix_fmt):
-  return lambda q: ["-c:v", "mjpeg", "-q:v", str(q), "-pix_fmt", pix_fmt]
+  # ffmpeg caps -q:v at -qmax, 31 unless raised: the larger scales of
+  # `JPEG_SCALES` reach the lower rates that Pillow's low qualities reach.
+  return lambda q: ["-c:v", "mjpeg", "-q:v", str(q),
+                    *(["-qmax", str(q)] if q > 31 else []), "-pix_fmt",
+                    pix_fmt]
+
+
+# Every -q:v of ffmpeg's JPEG, lowest rate first (beyond about 150 every
+# quantizer saturates at 255 and the rate stops falling), for searches to a
+# rate (`matched.bracket`).
+JPEG_SCALES = tuple(range(255, 1, -1))
 
 
 CODECS = {c.name: c for c in (

@@ -5,6 +5,8 @@ import io
 import numpy as np
 from PIL import Image
 
+from tfpc.evaluation import matched
+
 SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 
 
@@ -23,15 +25,13 @@ def bpp(data, pixels):
 
 
 def _bracket(pixels, target_bpp, subsampling):
-  """Qualities (low, high), high = low + 1, whose rates bracket the target."""
-  low, high = 1, 100
-  while high - low > 1:
-    middle = (low + high) // 2
-    if bpp(encode(pixels, middle, subsampling)[0], pixels) <= target_bpp:
-      low = middle
-    else:
-      high = middle
-  return low, high
+  """Qualities (low, high), high = low + 1, whose rates bracket the target
+  (1 and 2, or 99 and 100, when it is beyond their range)."""
+  low, _ = matched.bracket(
+      lambda q: bpp(encode(pixels, q, subsampling)[0], pixels), target_bpp,
+      range(1, 101))
+  low = min(max(low or 1, 1), 99)
+  return low, low + 1
 
 
 def at_bpp(pixels, target_bpp, subsampling="4:2:0"):
@@ -54,6 +54,4 @@ def psnr_at_bpp(pixels, target_bpp, subsampling="4:2:0"):
     data, decoded = encode(pixels, quality, subsampling)
     points.append((bpp(data, pixels),
                    float(metrics.compute("psnr", pixels, decoded))))
-  (r0, p0), (r1, p1) = points
-  t = min(max((target_bpp - r0) / (r1 - r0), 0.0), 1.0) if r1 != r0 else 0.0
-  return p0 + t * (p1 - p0)
+  return matched.interpolate(target_bpp, *points)
