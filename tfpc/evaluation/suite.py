@@ -111,8 +111,13 @@ def _expand_model_spec(spec, root):
   or a glob over model names."""
   root = root or zoo.MODEL_ROOT
   if spec in families.FAMILIES:
-    names = [n for n in families.FAMILIES[spec].model_names()
+    family = families.FAMILIES[spec]
+    names = [n for n in family.model_names()
              if os.path.isdir(os.path.join(root, n))]
+    if not names and not family.shipped:
+      raise errors.ConfigError(
+          f"family {spec!r} is not shipped (its recipe stays: train it, "
+          f"then tfpc_export puts it in {root})")
     if not names:
       raise errors.ConfigError(f"no model of family {spec!r} in {root}")
     return [zoo.resolve(n, root) for n in names]
@@ -175,6 +180,8 @@ class Evaluation:
     self.crops = report.MatchedCrops(config.report_bpp, config.report_crop)
     self.jobs = {"computed": 0, "cached": 0}
     self._jobs_lock = threading.Lock()
+    self._images = None
+    self.wall_s = 0.0
 
   def _model(self, path):
     if path not in self._models:
@@ -223,22 +230,26 @@ class Evaluation:
       self.jobs["cached" if decoded is None else "computed"] += 1
     return result
 
-  def _cached(self, key):
+  def _cached(self, key, metric_names=None):
+    """The cached result of a job if it holds `metric_names` (default: the
+    run's), else None."""
+    names = self.metric_names if metric_names is None else metric_names
     try:
       with open(os.path.join(self.cache_dir, key + ".json")) as f:
         result = json.load(f)
-      if set(self.metric_names) <= set(result["metrics"]):
+      if set(names) <= set(result["metrics"]):
         return result
     except (OSError, json.JSONDecodeError, KeyError):
       pass  # not cached yet, or an unreadable entry: compute it again
     return None
 
-  def _compute(self, curve, setting, pixels, key):
+  def _compute(self, curve, setting, pixels, key, metric_names=None):
     coded = self._code(curve, setting, pixels)
     height, width = pixels.shape[:2]
+    names = self.metric_names if metric_names is None else metric_names
     result = {"num_bytes": coded["num_bytes"],
               "bpp": 8.0 * coded["num_bytes"] / (height * width),
-              "metrics": quality(pixels, coded["decoded"], self.metric_names),
+              "metrics": quality(pixels, coded["decoded"], names),
               "encode_s": coded["encode_s"], "decode_s": coded["decode_s"]}
     os.makedirs(self.cache_dir, exist_ok=True)
     cache = os.path.join(self.cache_dir, key + ".json")
@@ -246,13 +257,27 @@ class Evaluation:
       json.dump(result, f)
     return result, coded["decoded"]
 
+  def rate(self, curve, setting, path):
+    """The bpp of one job, for searches over settings: from the cache, else
+    coded and cached without metrics (a later job with them replaces it)."""
+    pixels, digest = self.read_images()[path]
+    key = self._job_key(curve, setting, digest)
+    result = self._cached(key, metric_names=())
+    if result is None:
+      result, _ = self._compute(curve, setting, pixels, key, metric_names=())
+    return result["bpp"]
+
   def setting_name(self, setting):
     """A setting as records show it: a model's name, or the codec's value."""
     if setting in self._metadata:
       return self._metadata[setting]["name"]
     return setting
 
-  def _read_images(self):
+  def read_images(self):
+    """{path: (pixels, digest)} of the readable images, read once (the
+    unreadable ones go to the failures)."""
+    if self._images is not None:
+      return self._images
     loaded = {}
     for path in self.images:
       try:
@@ -265,14 +290,18 @@ class Evaluation:
     if not loaded:
       raise errors.ConfigError("none of the images could be read")
     self.images = list(loaded)  # the unreadable ones are in the failures
+    self._images = loaded
     return loaded
 
-  def run(self):
-    """Computes (or reads) every result; returns the records."""
+  def run(self, jobs=None):
+    """Computes (or reads) the results of `jobs`, (curve, setting, image
+    path) triples (default: every curve's settings on every image); returns
+    their records."""
     start = time.perf_counter()
-    images = self._read_images()
-    jobs = [(curve, setting, path) for curve in self.curves
-            for setting in curve.settings for path in images]
+    images = self.read_images()
+    if jobs is None:
+      jobs = [(curve, setting, path) for curve in self.curves
+              for setting in curve.settings for path in images]
     records = []
     with concurrent.futures.ThreadPoolExecutor(self.config.workers) as pool:
       futures = {pool.submit(self._job, curve, setting, path,
@@ -299,7 +328,7 @@ class Evaluation:
       return self._code(curves[label], setting, pixels[image])["decoded"]
 
     self.crops.complete(self.cache_dir, decode)
-    self.wall_s = time.perf_counter() - start
+    self.wall_s += time.perf_counter() - start
     return records
 
   def run_facts(self, command):
