@@ -29,6 +29,8 @@ class Family:
     options: the objective's options besides `lmbda`.
     lmbdas: the rates of its models.
     note: what the family is, for tables.
+    shipped: whether `saved_models/` ships its models; an unshipped family
+      keeps its row and recipe, so it can be trained and exported again.
   """
   name: str
   codec: dict
@@ -36,6 +38,7 @@ class Family:
   options: dict = dataclasses.field(default_factory=dict)
   lmbdas: tuple = PROXIQA_LMBDAS
   note: str = ""
+  shipped: bool = True
 
   def model_name(self, lmbda):
     """The exported name of the family's model at `lmbda`."""
@@ -62,10 +65,11 @@ FAMILIES = {family.name: family for family in (
     Family("bls2017-mse", _BLS64, "rd", note="the default: BLS2017, MSE"),
     Family("bls2017-vmafp", _BLS64, "vmafp", {"proxy_weight": 10.0},
            note="ProxIQA VMAF_p, the MSE control's start and budget"),
+    # Not shipped: under 1% gained on their own metric (docs/proxiqa.md).
     Family("bls2017-ssimp", _BLS64, "ssim_dbp", {"proxy_weight": 1.0},
-           note="ProxIQA SSIM_p (proxy of SSIM in dB)"),
+           note="ProxIQA SSIM_p (proxy of SSIM in dB)", shipped=False),
     Family("bls2017-msssimp", _BLS64, "msssim_dbp", {"proxy_weight": 3.0},
-           note="ProxIQA MS-SSIM_p (proxy of MS-SSIM in dB)"),
+           note="ProxIQA MS-SSIM_p (proxy of MS-SSIM in dB)", shipped=False),
     Family("bmshj2018-mse", _BMSHJ64, "rd", note="BMSHJ2018, MSE control"),
     Family("bmshj2018-vmafp", _BMSHJ64, "vmafp", {"proxy_weight": 10.0},
            note="ProxIQA VMAF_p on the scale hyperprior"),
@@ -80,6 +84,12 @@ def get(name):
     raise errors.ConfigError(f"unknown model family {name!r}; known: "
                              f"{sorted(FAMILIES)}")
   return FAMILIES[name]
+
+
+def of_model(name):
+  """The family whose models include the one named `name`, or None."""
+  return next((family for family in FAMILIES.values()
+               if name in family.model_names()), None)
 
 
 def family_of(codec, objective, options):
