@@ -17,8 +17,9 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["tfpc", "tfpc.*"]),
     package_data={"tfpc": ["shipped_weights/*", "evaluation/report/*"]},
     scripts=["bin/tfpc_compress", "bin/tfpc_decompress", "bin/tfpc_demo",
-             "bin/tfpc_export", "bin/tfpc_eval", "bin/tfpc_plot_scores",
-             "bin/tfpc_pretrain_proxy", "bin/tfpc_train", "bin/tfpc_weights"],
+             "bin/tfpc_export", "bin/tfpc_eval", "bin/tfpc_floors",
+             "bin/tfpc_plot_scores", "bin/tfpc_pretrain_proxy",
+             "bin/tfpc_train", "bin/tfpc_weights"],
     install_requires=[
         "tensorflow==2.14.1",
         "tensorflow-compression==2.14.1",
