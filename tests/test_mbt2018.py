@@ -32,6 +32,9 @@ def test_mean_scale_codec_through_every_binary(photo, tmp_path):
   result = run_cli("tfpc_export", f"--train_dir={run}", "--name=toy-mbt",
                    f"--base_dir={models}")
   assert result.returncode == 0, result.stderr
+  # What tfpc_floors reads the model's floor from.
+  assert zoo.read_metadata(zoo.resolve("toy-mbt", models))["objective"] == {
+      "name": "rd", "options": {"lmbda": 0.01}}
 
   source = str(tmp_path / "in.png")
   pixels = np.ascontiguousarray(photo[:72, :100])

@@ -43,6 +43,9 @@ from tfpc.evaluation import suite
 TABLE_METRICS = ("psnr", "msssim", "vmaf", "vmaf_neg")
 JPEG_CODEC = "jpeg420"
 PSNR_MARGIN_DB = 1.0
+# Where JPEG cannot reach a model's rate on an image, its nearest point
+# stands in, with more or with fewer bits than the model.
+MORE_BITS, FEWER_BITS = "more bits", "fewer bits"
 
 
 @dataclasses.dataclass
@@ -81,11 +84,11 @@ class Floor:
 
   def describe(self):
     labels = " and ".join(_short(m) for m in self.metrics)
-    text = f"{labels} over JPEG"
+    text = f"beats JPEG in {labels}"
     if self.base_psnr:
-      text += ", PSNR not below its base"
+      text += ", PSNR not below its base's"
     if self.trade is None:
-      return f"{text}, PSNR within {PSNR_MARGIN_DB:g} dB of the MSE family"
+      return f"{text}; PSNR within {PSNR_MARGIN_DB:g} dB of the MSE family"
     return f"{text} (trades PSNR for {self.trade})"
 
 
@@ -224,7 +227,8 @@ def jpeg_brackets(evaluation, jpeg, targets, workers):
 
 def matched_values(record, brackets, jpeg_records, names):
   """JPEG's metrics at the rate of one learned record (interpolated), and
-  whether JPEG could not reach that rate (its ends stood in)."""
+  where JPEG could not reach that rate: `MORE_BITS` (its lowest rate is
+  above it), `FEWER_BITS` (its highest is below), else None."""
   low, high = brackets[record["bpp"]]
   points = [None if s is None else jpeg_records[(s, record["image"])]
             for s in (low, high)]
@@ -234,7 +238,8 @@ def matched_values(record, brackets, jpeg_records, names):
             (p["bpp"], p["bpp"] if name == "bpp" else p["metrics"][name])
             for p in points]
     values[name] = matched.interpolate(record["bpp"], *ends)
-  return values, low is None or high is None
+  return values, (MORE_BITS if low is None else
+                  FEWER_BITS if high is None else None)
 
 
 def _family_psnr(records, image, bpp):
@@ -261,7 +266,7 @@ def row(model, records, jpeg_points, family_records, base_records, names):
   Args:
     model: a `Model`.
     records: its per-image records.
-    jpeg_points: per image, (JPEG's values at its rate, clamped).
+    jpeg_points: per image, `matched_values` at its rate.
     family_records: the MSE family's records.
     base_records: its base's records, or None.
     names: the metrics of the records.
@@ -284,7 +289,8 @@ def row(model, records, jpeg_points, family_records, base_records, names):
       "images": len(records),
       "bpp": float(np.mean([r["bpp"] for r in records])),
       "metrics": mean, "jpeg": jpeg,
-      "jpeg_clamped": sum(jpeg_points[i][1] for i in images),
+      "jpeg_clamped": {side: sum(jpeg_points[i][1] == side for i in images)
+                       for side in (MORE_BITS, FEWER_BITS)},
       "mse_family_psnr": (None if None in [f[0] for f in family] else
                           float(np.mean([f[0] for f in family]))),
       "outside_mse_family": sum(f[1] for f in family),
@@ -299,10 +305,15 @@ def row(model, records, jpeg_points, family_records, base_records, names):
   for metric in model.floor.metrics:
     wins = sum(_better(metric, r["metrics"][metric],
                        jpeg_points[r["image"]][0][metric]) for r in records)
-    checks.append({"check": f"{_short(metric)} > JPEG", "metric": metric,
+    sign = ">" if metrics.get(metric).higher_is_better else "<"
+    met = _better(metric, mean[metric], jpeg[metric])
+    # Against JPEG with more bits a loss decides nothing, nor a win against
+    # JPEG with fewer.
+    if result["jpeg_clamped"][FEWER_BITS if met else MORE_BITS]:
+      met = None
+    checks.append({"check": f"{_short(metric)} {sign} JPEG", "metric": metric,
                    "value": mean[metric], "against": jpeg[metric],
-                   "met": _better(metric, mean[metric], jpeg[metric]),
-                   "images_won": wins})
+                   "met": met, "images_won": wins})
   if model.floor.base_psnr:
     base = (None if not base_records else
             float(np.mean([r["metrics"]["psnr"] for r in base_records])))
@@ -317,7 +328,9 @@ def row(model, records, jpeg_points, family_records, base_records, names):
                    "against": against,
                    "met": (against is not None and
                            mean["psnr"] >= against - PSNR_MARGIN_DB)})
-  result["meets"] = all(c["met"] for c in checks)
+  states = [c["met"] for c in checks]
+  result["meets"] = (False if False in states else
+                     None if None in states else True)
   return result
 
 
@@ -332,6 +345,8 @@ def evaluate(config, command=None):
     raise errors.ConfigError(f"no codec-form model matches {config.models!r}"
                              f" in {zoo.MODEL_ROOT}")
   models = with_references(selected, mse_family)
+  machine = (f"{os.cpu_count()} CPUs, 1-minute load "
+             f"{os.getloadavg()[0]:.1f} at the start")
   names = list(TABLE_METRICS) + sorted(
       {m for model in models if model.floor for m in model.floor.metrics} -
       set(TABLE_METRICS))
@@ -363,13 +378,14 @@ def evaluate(config, command=None):
   jpeg_records = evaluation.run([(jpeg, s, p) for s, p in scales])
   suite.write_outputs(evaluation, records + jpeg_records, config.output_dir,
                       command)
+  machine += f", {os.getloadavg()[0]:.1f} at the end"
   by_setting = _by_image(jpeg_records)
   by_model = {}
   for r in records:
     by_model.setdefault(r["setting"], []).append(r)
   rows = []
   for model in models:
-    own = by_model.get(model.name, [])
+    own = by_model.get(model.metadata["name"], [])
     if not own:
       continue  # every job failed: in failures.json
     points = {r["image"]: matched_values(
@@ -379,8 +395,8 @@ def evaluate(config, command=None):
                     [r for m in mse_family.model_names()
                      for r in by_model.get(m, [])],
                     by_model.get(base), names))
-  table = {"command": command, "images": [os.path.basename(p)
-                                          for p in images],
+  table = {"command": command, "machine": machine,
+           "images": [os.path.basename(p) for p in images],
            "mse_family": mse_family.name, "metrics": names,
            "rows": rows, "skipped": [{"model": n, "reason": r}
                                      for n, r in skipped],
@@ -411,11 +427,21 @@ def markdown(table):
   """The table as Markdown: one row per model, then the notes."""
   names = table["metrics"]
   heads = [_short(m) for m in names]
+  run = table.get("run", {})
+  met = sum(bool(r["meets"]) for r in table["rows"])
   lines = [
-      f"{len(table['images'])} images; JPEG: ffmpeg JPEG 4:2:0 at each "
-      "model's rate per image (scale searched, metrics interpolated in "
-      "bpp); ΔPSNR: against the MSE family "
-      f"`{table['mse_family']}` at the model's rate.", "",
+      "# Every shipped model against JPEG at its own rate", "",
+      f"Made by `{table.get('command')}`: {len(table['images'])} images "
+      f"({', '.join(table['images'])}); finished {run.get('finished')}, "
+      f"{run.get('wall_s', 0):.0f} s wall, jobs {run.get('jobs')}, "
+      f"{table.get('machine')}. {met} of {len(table['rows'])} models meet "
+      "their floor.", "",
+      "Each model at its own rate, mean over the images. JPEG: ffmpeg's "
+      "JPEG 4:2:0, on each image at the model's bpp on it (every scale "
+      "searched on rate, metrics interpolated in bpp between the two that "
+      "bracket it). ΔPSNR: the model's PSNR against the MSE family "
+      f"`{table['mse_family']}` at the same rate. The floor follows from the "
+      "objective the model records (`tfpc/evaluation/floors.py`).", "",
       "| model | bpp | " + " | ".join(heads) + " | JPEG " +
       " | JPEG ".join(heads) + " | ΔPSNR | floor | meets |",
       "|---|---:|" + "---:|" * (2 * len(names) + 1) + "---|---|"]
@@ -423,17 +449,20 @@ def markdown(table):
     delta = ("n/a" if r["mse_family_psnr"] is None else
              f"{r['metrics']['psnr'] - r['mse_family_psnr']:+.2f}" +
              ("†" if r["outside_mse_family"] else ""))
-    clamped = "‡" if r["jpeg_clamped"] else ""
+    clamped = "".join(mark for side, mark in ((MORE_BITS, "↑"),
+                                              (FEWER_BITS, "↓"))
+                      if r["jpeg_clamped"][side])
     lines.append(
         f"| {r['model']} | {r['bpp']:.3f} | " +
         " | ".join(_format(m, r["metrics"][m]) for m in names) + " | " +
         " | ".join(_format(m, r["jpeg"][m]) + clamped for m in names) +
         f" | {delta} | {r['floor']} | {_verdict(r)} |")
   lines += ["", "†: the model's rate is outside the MSE family's on some "
-            "images (its end point stands in).",
-            "‡: JPEG cannot reach the model's rate on some images (its "
-            "coarsest or finest point stands in, in JPEG's favour below its "
-            "range).", ""]
+            "images (the family's nearest model stands in).",
+            "↑ (↓): on some images JPEG cannot code at a rate as low (high) "
+            "as the model's; its lowest (highest) rate point stands in, with "
+            "more (fewer) bits. A loss against more bits, or a win against "
+            "fewer, decides nothing: the check is undecided.", ""]
   lines += [f"- `{n['family']}`: {n['note']}" for n in table["families"]]
   lines += [f"- `{s['model']}` left out: {s['reason']}"
             for s in table["skipped"]]
@@ -445,14 +474,21 @@ def _format(metric, value):
 
 
 def _verdict(row_data):
-  if row_data["meets"] is None:
-    return "?"
+  """yes, no or undecided, with the checks that were not met."""
   if row_data["meets"]:
     return "yes"
-  return "**no**: " + ", ".join(
-      f"{c['check']} ({_format(c['metric'], c['value'])} vs "
-      f"{'n/a' if c['against'] is None else _format(c['metric'], c['against'])})"
-      for c in row_data["checks"] if not c["met"])
+  if not row_data["checks"]:
+    return "?"
+  shown = []
+  for check in row_data["checks"]:
+    if not check["met"]:
+      against = ("n/a" if check["against"] is None else
+                 _format(check["metric"], check["against"]))
+      shown.append(f"{check['check']} "
+                   f"({_format(check['metric'], check['value'])} vs {against}"
+                   f"{'' if check['met'] is False else ', undecided'})")
+  verdict = "**no**" if row_data["meets"] is False else "undecided"
+  return f"{verdict}: " + ", ".join(shown)
 
 
 def write_table(table, path):
