@@ -57,7 +57,8 @@ class FloorsConfig:
   models: str = setting("*", "Glob over the model root's names: the models "
                         "of the table (the MSE family and bases that the "
                         "floors compare with are evaluated too).")
-  output_dir: str = setting("eval-models", "Folder of the evaluation: "
+  output_dir: str = setting(os.path.join("runs", "models"), "Folder of "
+                            "the evaluation (as tfpc_eval's): "
                             "rd.json and the cache (a rerun computes only "
                             "new models and rates).")
   table: str = setting(os.path.join("docs", "models.md"), "The Markdown "
@@ -104,7 +105,8 @@ def floor_of(objective, options):
   if objective == "eic_perceptual":
     return Floor(("niqe",), "realism (NIQE)", base_psnr=True)
   if objective == "dpc_rd":
-    return Floor(("msssim",), "MS-SSIM and LPIPS")
+    lpips = options.get("distance", "lpips") != "none"
+    return Floor(("msssim",), "MS-SSIM and LPIPS" if lpips else "MS-SSIM")
   if objective in ("nlaic_rd", "nlaic_gan"):
     mse_only = (objective == "nlaic_rd" and
                 options.get("distance") == "none")
@@ -149,21 +151,18 @@ def list_models(root=None, pattern="*"):
   root = root or zoo.MODEL_ROOT
   models, skipped = [], []
   for name in sorted(os.listdir(root)):
-    if not fnmatch.fnmatch(name, pattern) or name.startswith("."):
+    if name.startswith(".") or not fnmatch.fnmatch(name, pattern):
       continue
     try:
       path = zoo.resolve(name, root)
     except errors.ModelError as e:
       skipped.append((name, str(e)))
       continue
-    models.append(_model(name, path))
-  kept = []
-  for model in models:
-    if model.metadata.get("form") != "codec":
-      skipped.append((model.name, _serving_reason(model, root)))
+    if zoo.read_metadata(path).get("form") == "codec":
+      models.append(_model(name, path))
     else:
-      kept.append(model)
-  return kept, skipped
+      skipped.append((name, _serving_reason(name, root)))
+  return models, skipped
 
 
 def _model(name, path):
@@ -173,8 +172,8 @@ def _model(name, path):
                floor_of(*objective) if objective else None)
 
 
-def _serving_reason(model, root):
-  codec = model.metadata["name"].removesuffix("-serving")
+def _serving_reason(name, root):
+  codec = name.removesuffix("-serving")
   return (f"the serving form of {codec} (same weights, no range coding): "
           "its codec form stands for it" if os.path.isdir(
               os.path.join(root, codec)) else
@@ -379,22 +378,9 @@ def evaluate(config, command=None):
   suite.write_outputs(evaluation, records + jpeg_records, config.output_dir,
                       command)
   machine += f", {os.getloadavg()[0]:.1f} at the end"
-  by_setting = _by_image(jpeg_records)
-  by_model = {}
-  for r in records:
-    by_model.setdefault(r["setting"], []).append(r)
-  rows = []
-  for model in models:
-    own = by_model.get(model.metadata["name"], [])
-    if not own:
-      continue  # every job failed: in failures.json
-    points = {r["image"]: matched_values(
-        r, brackets[paths[r["image"]]], by_setting, names) for r in own}
-    base = model.metadata.get("base_model", "").split("/")[0]
-    rows.append(row(model, own, points,
-                    [r for m in mse_family.model_names()
-                     for r in by_model.get(m, [])],
-                    by_model.get(base), names))
+  rows = _rows(models, records, _by_image(jpeg_records),
+               {os.path.basename(p): found for p, found in brackets.items()},
+               mse_family, names)
   table = {"command": command, "machine": machine,
            "images": [os.path.basename(p) for p in images],
            "mse_family": mse_family.name, "metrics": names,
@@ -405,6 +391,34 @@ def evaluate(config, command=None):
            "run": evaluation.run_facts(command)}
   write_table(table, config.table)
   return table
+
+
+def _rows(models, records, jpeg_records, brackets, mse_family, names):
+  """The table's rows (`row`) of the models with records, by name.
+
+  Args:
+    models: the `Model`s.
+    records: the learned models' records.
+    jpeg_records: {(scale, image): record} of JPEG.
+    brackets: per image, `jpeg_brackets` of its rates.
+    mse_family: the family of the 1 dB rule.
+    names: the metrics of the records.
+  """
+  by_model = {}
+  for r in records:
+    by_model.setdefault(r["setting"], []).append(r)
+  family = [r for name in mse_family.model_names()
+            for r in by_model.get(name, [])]
+  rows = []
+  for model in models:
+    own = by_model.get(model.metadata["name"])
+    if not own:
+      continue  # every job failed: in failures.json
+    points = {r["image"]: matched_values(r, brackets[r["image"]],
+                                         jpeg_records, names) for r in own}
+    base = model.metadata.get("base_model", "").split("/")[0]
+    rows.append(row(model, own, points, family, by_model.get(base), names))
+  return rows
 
 
 def _family_notes(rows):
