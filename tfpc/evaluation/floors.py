@@ -308,11 +308,13 @@ def row(model, records, jpeg_points, family_records, base_records, names):
     met = _better(metric, mean[metric], jpeg[metric])
     # Against JPEG with more bits a loss decides nothing, nor a win against
     # JPEG with fewer.
-    if result["jpeg_clamped"][FEWER_BITS if met else MORE_BITS]:
-      met = None
+    beyond = FEWER_BITS if met else MORE_BITS
+    undecided = bool(result["jpeg_clamped"][beyond])
     checks.append({"check": f"{_short(metric)} {sign} JPEG", "metric": metric,
                    "value": mean[metric], "against": jpeg[metric],
-                   "met": met, "images_won": wins})
+                   "met": None if undecided else met,
+                   "undecided_by": beyond if undecided else None,
+                   "images_won": wins})
   if model.floor.base_psnr:
     base = (None if not base_records else
             float(np.mean([r["metrics"]["psnr"] for r in base_records])))
@@ -498,9 +500,11 @@ def _verdict(row_data):
     if not check["met"]:
       against = ("n/a" if check["against"] is None else
                  _format(check["metric"], check["against"]))
+      beyond = (f" with {check['undecided_by']}"
+                if check.get("undecided_by") else "")
       shown.append(f"{check['check']} "
-                   f"({_format(check['metric'], check['value'])} vs {against}"
-                   f"{'' if check['met'] is False else ', undecided'})")
+                   f"({_format(check['metric'], check['value'])} vs "
+                   f"{against}{beyond})")
   verdict = "**no**" if row_data["meets"] is False else "undecided"
   return f"{verdict}: " + ", ".join(shown)
 
