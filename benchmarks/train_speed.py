@@ -37,6 +37,9 @@ flags.DEFINE_integer("processes", 2, "Processes per tree and case.")
 flags.DEFINE_bool("tfc_layers", False, "Also time, in the same processes, "
                   "the step with tfpc's layers computing as tfc's "
                   "(steptime.tfc_arithmetic: the step before issue 27).")
+flags.DEFINE_list("private_threadpools", [], "Also time the pipeline with "
+                  "tf.data's private thread pool of each of these sizes "
+                  "(pipeline path `pipeline, pool N`; default: TF's own).")
 flags.DEFINE_string("inner", None, "Case to time in this process (internal).")
 FLAGS = flags.FLAGS
 TRAIN_PHOTOS = os.path.join(os.path.dirname(harness.KODAK), "train-photos")
@@ -55,9 +58,11 @@ def _images():
 def time_case(case):
   """{path: (min, median) ms per step, ...} of one case in this process."""
   import steptime  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfpc import data  # pylint: disable=g-import-not-at-top
   trainer = steptime.trainer(case)
-  iterator = iter(data.patch_dataset(_images(), 8, 128, 256, seed=0))
+  images = _images()
+  iterator = iter(data.patch_dataset(images, 8, 128, 256, seed=0))
   batch = steptime.fixed_batch()
 
   def steps(next_batch):
@@ -70,6 +75,13 @@ def time_case(case):
   convolve, convolution_flops = steptime.reference_convolution()
   paths = {"pipeline": steps(lambda: next(iterator)),
            "fixed batch": steps(lambda: batch), "convolution": convolve}
+  for size in FLAGS.private_threadpools:
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = int(size)
+    pooled = iter(data.patch_dataset(images, 8, 128, 256, seed=0)
+                  .with_options(options))
+    paths[f"pipeline, pool {size}"] = steps(
+        (lambda i: lambda: next(i))(pooled))
   if FLAGS.tfc_layers:
     reference = steptime.trainer(case)
     with steptime.tfc_arithmetic():  # traced now, called later
@@ -100,7 +112,8 @@ def main(argv):
         output = subprocess.run(
             [sys.executable, os.path.abspath(__file__), f"--inner={case}",
              f"--steps={FLAGS.steps}", f"--rounds={FLAGS.rounds}",
-             f"--tfc_layers={FLAGS.tfc_layers}"] +
+             f"--tfc_layers={FLAGS.tfc_layers}",
+             f"--private_threadpools={','.join(FLAGS.private_threadpools)}"] +
             ([f"--images={FLAGS.images}"] if FLAGS.images else []),
             env={**os.environ, "PYTHONPATH": os.path.abspath(tree)},
             capture_output=True, text=True, check=True).stdout
@@ -122,6 +135,10 @@ def main(argv):
           f"{best['pipeline'][1] / floor[1]:.2f} | "
           f"{best['fixed batch'][0] / floor[0]:.2f} | {_reference(best, floor)}"
           f" | {', '.join(format(r['load'], '.1f') for r in runs)} |")
+    for path in [p for p in best if p.startswith("pipeline, pool")]:
+      print(f"| {case} | {name}: {path} | {best[path][0]:.0f} / "
+            f"{best[path][1]:.0f} | | | {best[path][0] / floor[0]:.2f}, "
+            f"{best[path][1] / floor[1]:.2f} | | | |")
 
 
 def _reference(result, floor):
