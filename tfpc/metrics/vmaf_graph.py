@@ -156,17 +156,20 @@ def _filter(x, filters, axis, **placement):
 
 
 def _filter_rounded(x, filters, unit, step, axis, integer=False,
-                    **placement):
+                    residual=False, **placement):
   """round_half_up(sum_k taps[k] x_k / unit, step), as libvmaf's integer
-  passes compute it: exact in float32, whatever the summation order, for x a
-  multiple of 1/256 below 256 in magnitude, integer taps and unit x step a
-  power of two. Unless x is `integer`, its integer and fractional parts are
-  filtered apart (each product sum is exact), their quotients and remainders
-  by unit x step recombined.
+  passes compute it, exact in float32 whatever the summation order.
+
+  For x a multiple of 1/256 below 256 in magnitude, integer taps and unit x
+  step (the divisor) a power of two: unless x is `integer` (its sum is
+  exact), its integer and fractional parts are filtered apart (each sum is
+  exact); the integer part's remainder by the divisor plus the fractional
+  part's sum is exact too for libvmaf's taps (below 2^16 in magnitude, in
+  steps of 1/256 at least), and is rounded.
 
   Returns the rounded value (with the gradient of the unrounded one: the
-  transposed filter) and the rounding residual (value - rounded, no
-  gradient); for step None, the unrounded value and None.
+  transposed filter) and, if `residual`, the rounding residual (value -
+  rounded, no gradient), else None; for step None, the unrounded value.
   """
   matrix = _matrix(x.shape[axis], filters, **placement)
   if step is None:
@@ -175,24 +178,22 @@ def _filter_rounded(x, filters, unit, step, axis, integer=False,
 
   @tf.custom_gradient
   def rounded_filter(x):
-    if integer:  # one exact sum: its quotient is exact too
-      total = _apply(x, matrix, axis)
-      rounded = tf.floor(total / divisor + 0.5) * step
-      residual = total / unit - rounded
+    if integer:
+      quotient, remainder = 0.0, _apply(x, matrix, axis)
     else:
       whole = tf.floor(x)
-      sums = [_apply(part, matrix, axis) for part in (whole, x - whole)]
-      quotients = [tf.floor(total / divisor) for total in sums]
-      remainder = tf.add_n(
-          [total - q * divisor for total, q in zip(sums, quotients)])
-      carry = tf.floor(remainder / divisor + 0.5)
-      rounded = (tf.add_n(quotients) + carry) * step
-      residual = (remainder - carry * divisor) / unit
-    gradient = lambda dy, unused_dresidual: _apply(dy, matrix.T / unit, axis)
-    return (rounded, residual), gradient
+      whole_sum = _apply(whole, matrix, axis)
+      quotient = tf.floor(whole_sum * (1 / divisor))
+      remainder = (whole_sum - quotient * divisor +
+                   _apply(x - whole, matrix, axis))
+    carry = tf.floor(remainder * (1 / divisor) + 0.5)
+    outputs = [(quotient + carry) * step]
+    if residual:
+      outputs.append((remainder - carry * divisor) * (1 / unit))
+    return outputs, lambda dy, *_: _apply(dy, matrix.T / unit, axis)
 
-  rounded, residual = rounded_filter(x)
-  return rounded, tf.stop_gradient(residual)
+  outputs = rounded_filter(x)
+  return outputs[0], tf.stop_gradient(outputs[1]) if residual else None
 
 
 def _window(x, taps, axis):
@@ -221,7 +222,8 @@ def _vif_terms(planes, taps, gain_limit, exact, integer):
   ref, dis = tf.unstack(planes, axis=1)
   moments = _window(tf.stack([ref * ref, dis * dis, ref * dis], 1), taps, 0)
   means, residuals = _filter_rounded(planes, [taps], 65536,
-                                     _VIF_STEP if exact else None, 0, integer)
+                                     _VIF_STEP if exact else None, 0, integer,
+                                     residual=True)
   if residuals is not None:
     # libvmaf rounds the means of the uncentred levels: its (co)variances
     # exceed the centred ones by 2 x 128 x the filtered rounding residual.
@@ -443,9 +445,8 @@ def features(reference, distorted, model_name="vmaf_v0.6.1", matrix="bt601",
   function whose gradient the rounding steps pass."""
   vmaf_model = model(model_name)
   with tf.name_scope("luma"):
-    rgb = tf.stack([tf.cast(reference, tf.float32),
-                    tf.cast(distorted, tf.float32)])
-    ref_y, dis_y = tf.unstack(luma(rgb, matrix, exact))
+    ref_y = luma(reference, matrix, exact)
+    dis_y = luma(distorted, matrix, exact)
   adm2, adm = adm_scales(ref_y, dis_y, vmaf_model.adm_gain_limit, exact)
   vif = vif_scales(ref_y, dis_y, vmaf_model.vif_gain_limit, exact)
   values = {"integer_adm2": adm2, "integer_motion2": tf.zeros_like(adm2)}
