@@ -1,7 +1,7 @@
 """Op-level profile of VMAF in TF ops: where a batch's time goes.
 
 Usage: .venv/bin/python benchmarks/vmaf_graph_profile.py [--steps=4]
-         [--top=12] [--batch=8] [--side=128] [--threads=2]
+         [--top=12] [--batch=8] [--side=128] [--threads=2] [--static]
 
 The batch is `vmaf_graph_speed.py`'s (Kodak crops under JPEG quality 20).
 VMAF in TF ops in graph mode, forward and forward + backward (the gradient
@@ -10,6 +10,10 @@ profiler (`step_profile.profile`); the executed kernels are summed per batch
 by the stage they belong to (the name scopes of `vmaf_graph`: luma, VIF and
 ADM per scale, SVR) and by op type. Op times add up over both threads, so
 their total can exceed the wall time. Prints markdown tables.
+
+`--static` counts instead of timing (no run, so no load dependence): per
+stage of the forward graph, its ops, the elements that element-wise and
+data-movement ops write, and the multiply-adds of matrix products.
 """
 
 import collections
@@ -24,6 +28,7 @@ import step_profile
 import vmaf_graph_speed
 from tfpc.metrics import vmaf_graph
 
+flags.DEFINE_bool("static", False, "Count the forward graph's work instead.")
 FLAGS = flags.FLAGS  # --steps and --top: step_profile's flags
 
 STAGES = ("luma", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3",
@@ -38,11 +43,63 @@ def _stage(op_name):
   return stage, op_type
 
 
+# Ops that write no data (views, markers) or only constants.
+_FREE = {"Const", "Placeholder", "Identity", "IdentityN", "StopGradient",
+         "Reshape", "NoOp"}
+
+
+def _multiply_adds(op):
+  """Multiply-adds of a matrix product op (MatMul or Einsum), else 0."""
+  if op.type == "MatMul":
+    a = op.inputs[0].shape
+    depth = a[0] if op.get_attr("transpose_a") else a[1]
+    return op.outputs[0].shape.num_elements() * depth
+  if op.type == "Einsum":
+    terms, out = op.get_attr("equation").decode().split("->")
+    sizes = {}
+    for term, tensor in zip(terms.split(","), op.inputs):
+      labels = term.replace("...", "")
+      dims = tensor.shape[-len(labels):] if term.startswith("...") else (
+          tensor.shape[:len(labels)])
+      sizes.update(zip(labels, dims))
+    depth = 1
+    for label, size in sizes.items():
+      depth *= 1 if label in out else size
+    return op.outputs[0].shape.num_elements() * depth
+  return 0
+
+
+def static_counts(ref_t, dis_t):
+  """Prints per stage: ops, elements written, matrix multiply-adds."""
+  graph = tf.function(vmaf_graph.vmaf).get_concrete_function(
+      ref_t, dis_t).graph
+  ops, elements, products = (collections.Counter() for _ in range(3))
+  for op in graph.get_operations():
+    if op.type in _FREE:
+      continue
+    stage = _stage(f"{op.name}:{op.type}")[0]
+    ops[stage] += 1
+    if _multiply_adds(op):
+      products[stage] += _multiply_adds(op)
+    else:
+      elements[stage] += sum(t.shape.num_elements() or 0 for t in op.outputs)
+  print("| stage | ops | elements written (M) | matrix multiply-adds (M) |\n"
+        "|---|---:|---:|---:|")
+  for stage in STAGES + ("other",):
+    print(f"| {stage} | {ops[stage]} | {elements[stage] / 1e6:.1f} | "
+          f"{products[stage] / 1e6:.1f} |")
+  print(f"| total | {sum(ops.values())} | {sum(elements.values()) / 1e6:.1f} "
+        f"| {sum(products.values()) / 1e6:.1f} |")
+
+
 def main(argv):
   del argv
   tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
   refs, dists = vmaf_graph_speed.batch()
   ref_t, dis_t = tf.constant(refs, tf.float32), tf.constant(dists, tf.float32)
+  if FLAGS.static:
+    static_counts(ref_t, dis_t)
+    return
   forms = {
       "forward": tf.function(vmaf_graph.vmaf),
       "forward + backward": tf.function(
