@@ -1,7 +1,7 @@
 """VMAF in TF ops against the libvmaf bridge: time per batch, side by side.
 
 Usage: .venv/bin/python benchmarks/vmaf_graph_speed.py [--rounds=30]
-         [--batch=8] [--side=128] [--threads=2]
+         [--batch=8] [--side=128] [--threads=2] [--baseline=old_vmaf_graph.py]
 
 The batch is ProxIQA's: `batch` crops of side x side from Kodak, JPEG
 quality 20. Per round, in turn: the bridge (`libvmaf.vmaf`, ffmpeg), VMAF in
@@ -9,9 +9,13 @@ TF ops in graph mode (`vmaf_graph.vmaf` in a tf.function) and compiled by
 XLA (`vmaf_graph.vmaf_compiled`), each forward, and the two TF forms forward
 + backward (the gradient with respect to the distorted batch). Medians and
 their ratios to the bridge are printed, with the largest score difference.
+`--baseline`, another version of `vmaf_graph.py` (an earlier commit's, in a
+checkout of it: it reads the model files beside it), is timed in the same
+rounds, graph and XLA forward and graph forward + backward.
 """
 
 import glob
+import importlib.util
 import io
 import os
 import time
@@ -34,6 +38,8 @@ flags.DEFINE_integer("threads", 2, "TF intra-op threads.")
 flags.DEFINE_string("kodak", os.path.join(os.path.dirname(__file__), "..", "..",
                                           "shared", "data", "kodak"),
                     "Folder of Kodak PNGs.")
+flags.DEFINE_string("baseline", None,
+                    "Another vmaf_graph.py to time side by side.")
 FLAGS = flags.FLAGS
 
 
@@ -82,6 +88,20 @@ def main(argv):
                                jit_compile=True):
           g(ref_t, dis_t)[1].numpy()),
   }
+  if FLAGS.baseline:
+    spec = importlib.util.spec_from_file_location("baseline", FLAGS.baseline)
+    baseline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(baseline)
+    cases.update({
+        "baseline graph, forward": (
+            lambda g=tf.function(baseline.vmaf): g(ref_t, dis_t).numpy()),
+        "baseline XLA, forward": (
+            lambda g=tf.function(baseline.vmaf, jit_compile=True):
+            g(ref_t, dis_t).numpy()),
+        "baseline graph, fwd + bwd": (
+            lambda g=tf.function(with_gradient(baseline.vmaf)):
+            g(ref_t, dis_t)[1].numpy()),
+    })
   reference_scores = libvmaf.vmaf(refs, dists)
   for name in ("TF graph, forward", "TF XLA, forward"):
     diff = np.abs(cases[name]() - reference_scores).max()

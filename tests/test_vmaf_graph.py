@@ -151,3 +151,31 @@ def test_training_objectives(photos):
   assert "proxy" in proxied.auxiliary
   true = proxied.true_metric(x, x_hat).numpy()
   np.testing.assert_allclose(true, bridge, atol=0.03)
+
+
+@pytest.mark.parametrize("integer", [True, False])
+def test_rounded_filters_are_exact(integer):
+  """libvmaf's rounded integer passes, against float64: VIF's windows and
+  decimation on 1/256 steps, the DWT's passes on integers and 1/128 steps."""
+  rng = np.random.default_rng(0)
+  shape = (40, 2, 3, 36)
+  levels = rng.integers(-128, 128, shape).astype(np.float64)
+  passes = [(taps, 65536, 1 / 256, {}) for taps in vmaf_graph._VIF_TAPS]
+  passes += [(vmaf_graph._VIF_TAPS[1], 65536, 1 / 256, {"stride": 2}),
+             ((vmaf_graph._DWT_LO, vmaf_graph._DWT_HI), 2**15, 1 / 64,
+              {"stride": 2, "border": vmaf_graph._adm_border})]
+  for taps, unit, step, placement in passes:
+    filters = taps if isinstance(taps[0], tuple) else [taps]
+    fine = 128 if unit == 2**15 else 256
+    x = levels if integer else np.round(
+        rng.uniform(-214 if fine == 128 else -128, 127, shape) * fine) / fine
+    for axis in (0, -1):
+      rounded, residual = vmaf_graph._filter_rounded(
+          tf.constant(x, tf.float32), filters, unit, step, axis, integer,
+          residual=True, **placement)
+      matrix = vmaf_graph._matrix(x.shape[axis], filters, **placement)
+      total = (np.tensordot(matrix, x, 1) if axis == 0 else
+               np.tensordot(x, matrix.T, 1)) / unit
+      expected = np.floor(total / step + 0.5) * step
+      np.testing.assert_array_equal(rounded.numpy(), expected)
+      np.testing.assert_array_equal(residual.numpy(), total - expected)

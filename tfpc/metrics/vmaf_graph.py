@@ -65,19 +65,6 @@ _ADM_SCALE0_CSF = (36453 / 2**21, 49417 / 2**23)
 _LUMA_WEIGHTS = {"bt601": (8414, 16519, 3208), "bt709": (5983, 20127, 2032)}
 
 
-def _straight_through(exact, smooth):
-  """`exact` forward, the gradient of `smooth` backward."""
-  return smooth + tf.stop_gradient(exact - smooth)
-
-
-def _round_to(x, step):
-  """x rounded half up to a multiple of `step` (unchanged for None),
-  gradient passed straight."""
-  if step is None:
-    return x
-  return _straight_through(tf.floor(x / step + 0.5) * step, x)
-
-
 def luma(rgb, matrix="bt601", exact=True):
   """Y of float RGB [N, H, W, 3] in [0, 255], as the bridge gives libvmaf.
 
@@ -89,15 +76,27 @@ def luma(rgb, matrix="bt601", exact=True):
   if matrix not in _LUMA_WEIGHTS:
     raise ValueError(f"unknown matrix {matrix!r}; known: "
                      f"{sorted(_LUMA_WEIGHTS)}")
-  weights = tf.constant(_LUMA_WEIGHTS[matrix], tf.float32)
-  rgb = tf.clip_by_value(tf.cast(rgb, tf.float32), 0.0, 255.0)
-  rgb = _round_to(rgb, 1.0) if exact else rgb
-  weighted = tf.reduce_sum(rgb * weights, -1)  # exact: below 2^24
-  if not exact:
-    return weighted / 2**15 + 16
-  sixty_fourths = tf.floor((weighted + (16 * 2**15 + 256)) / 512)
-  levels = tf.floor((sixty_fourths + 32) / 64)
-  return _straight_through(levels, weighted / 2**15 + 16)
+  weights = np.float32(_LUMA_WEIGHTS[matrix])
+
+  # Forward only the exact value; backward, the gradient of the unrounded
+  # weighted sum: weights / 2^15 inside [0, 255] and on its bounds, 0 outside.
+  @tf.custom_gradient
+  def y_of(rgb):
+    clipped = tf.clip_by_value(rgb, 0.0, 255.0)
+    if exact:
+      weighted = tf.tensordot(tf.floor(clipped + 0.5), weights, 1)  # < 2^24
+      sixty_fourths = tf.floor((weighted + (16 * 2**15 + 256)) / 512)
+      y = tf.floor((sixty_fourths + 32) / 64)
+    else:
+      y = tf.tensordot(clipped, weights / 2**15, 1) + 16
+
+    def gradient(dy):
+      inside = (rgb >= 0) & (rgb <= 255)
+      return tf.where(inside, dy[..., None] * (weights / 2**15), 0.0)
+
+    return y, gradient
+
+  return y_of(tf.cast(rgb, tf.float32))
 
 
 def _mirrored(index, size):
@@ -116,87 +115,133 @@ def _adm_border(index, size):
 
 
 @functools.lru_cache(maxsize=None)
-def _filter_matrix(size, taps, stride, border, count):
-  """[count, size] matrix of sum_k taps[k] x[stride i - (len - 1) // 2 + k]
-  (odd taps centred; the 4-tap DWT starts one sample before) with `border`
-  folding indices outside the signal back in."""
-  matrix = np.zeros((count, size))
-  for i in range(count):
-    for k, tap in enumerate(taps):
-      matrix[i, border(stride * i - (len(taps) - 1) // 2 + k, size)] += tap
-  return matrix
+def _filter_matrix(size, filters, stride, border, count):
+  """[len(filters) x count, size] matrix: for each filter (a tuple of taps),
+  count rows of sum_k taps[k] x[stride i - (len - 1) // 2 + k] (odd taps
+  centred; the 4-tap DWT starts one sample before) with `border` folding
+  indices outside the signal back in."""
+  matrix = np.zeros((len(filters), count, size))
+  for f, taps in enumerate(filters):
+    for i in range(count):
+      for k, tap in enumerate(taps):
+        matrix[f, i, border(stride * i - (len(taps) - 1) // 2 + k, size)] += tap
+  return matrix.reshape(-1, size)
 
 
-def _filter(x, taps, axis, stride=1, border=_mirrored, count=None):
-  """Filters planes [..., H, W] along `axis` (-2: rows, -1: columns), every
-  `stride`-th output kept (`count` of them, default all): a banded matrix
-  product, which folds in borders and subsampling (and runs far faster than
-  TF's or XLA's depthwise convolutions on CPU, and as well on GPU)."""
-  size = x.shape[axis]
+def _matrix(size, filters, stride=1, border=_mirrored, count=None):
+  """`_filter_matrix` of a signal of `size`, `count` default all outputs."""
   count = -(-size // stride) if count is None else count
-  matrix = tf.constant(
-      _filter_matrix(size, tuple(taps), stride, border, count), tf.float32)
-  if axis == -2:
-    return tf.einsum("ij,...jw->...iw", matrix, x)
-  return tf.einsum("...hj,ij->...hi", x, matrix)
+  return _filter_matrix(size, tuple(map(tuple, filters)), stride, border,
+                        count)
 
 
-def _filter_rounded(x, taps, unit, step, axis, **placement):
-  """round_half_up(sum_k taps[k] x_k / unit, step), as libvmaf's integer
-  passes compute it: exact in float32, whatever the summation order, for x a
-  multiple of 1/256 below 256 in magnitude, integer taps and unit x step a
-  power of two. The integer and fractional parts of x are filtered apart
-  (each product sum is exact), their quotients and remainders by unit x step
-  recombined.
+def _apply(x, matrix, axis):
+  """matrix [M, size] applied along `axis` (0 or -1) of x [H, ..., W]."""
+  if axis == 0:
+    return tf.tensordot(tf.constant(matrix, tf.float32), x, 1)
+  return tf.tensordot(x, tf.constant(matrix.T, tf.float32), 1)
 
-  Returns the rounded value (with the gradient of the unrounded one) and the
-  rounding residual (value - rounded, no gradient); for step None, the
-  unrounded value and zeros.
+
+def _filter(x, filters, axis, **placement):
+  """Filters planes [H, ..., W] along `axis` (0: rows, -1: columns) with each
+  of `filters` (tuples of taps), their outputs concatenated along `axis`;
+  every `stride`-th output kept (`count` per filter, default all).
+
+  A banded matrix product, which folds in borders and subsampling: with the
+  planes' rows outermost and columns innermost, both passes are one 2-D
+  matrix product over every plane at once (faster on CPU than TF's or
+  XLA's depthwise convolutions or shifted-slice sums, docs/vmaf_graph.md).
   """
+  return _apply(x, _matrix(x.shape[axis], filters, **placement), axis)
+
+
+def _filter_rounded(x, filters, unit, step, axis, integer=False,
+                    residual=False, **placement):
+  """round_half_up(sum_k taps[k] x_k / unit, step), as libvmaf's integer
+  passes compute it, exact in float32 whatever the summation order.
+
+  For x a multiple of 1/256 below 256 in magnitude, integer taps and unit x
+  step (the divisor) a power of two: unless x is `integer` (its sum is
+  exact), its integer and fractional parts are filtered apart (each sum is
+  exact); the integer part's remainder by the divisor plus the fractional
+  part's sum is exact too for libvmaf's taps (below 2^16 in magnitude, in
+  steps of 1/256 at least), and is rounded.
+
+  Returns the rounded value (with the gradient of the unrounded one: the
+  transposed filter) and, if `residual`, the rounding residual (value -
+  rounded, no gradient), else None; for step None, the unrounded value.
+  """
+  matrix = _matrix(x.shape[axis], filters, **placement)
   if step is None:
-    value = _filter(x, [t / unit for t in taps], axis, **placement)
-    return value, tf.zeros_like(value)
-  whole = tf.floor(x)
-  sums = [_filter(part, taps, axis, **placement) for part in (whole, x - whole)]
+    return _apply(x, matrix / unit, axis), None
   divisor = unit * step
-  quotients = [tf.floor(total / divisor) for total in sums]
-  remainder = sum(total - q * divisor for total, q in zip(sums, quotients))
-  carry = tf.floor(remainder / divisor + 0.5)
-  rounded = (quotients[0] + quotients[1] + carry) * step
-  residual = tf.stop_gradient((remainder - carry * divisor) / unit)
-  # The fractional part carries the gradient of the filtered value.
-  return _straight_through(rounded, (sums[0] + sums[1]) / unit), residual
+
+  @tf.custom_gradient
+  def rounded_filter(x):
+    if integer:
+      quotient, remainder = 0.0, _apply(x, matrix, axis)
+    else:
+      whole = tf.floor(x)
+      whole_sum = _apply(whole, matrix, axis)
+      quotient = tf.floor(whole_sum * (1 / divisor))
+      remainder = (whole_sum - quotient * divisor +
+                   _apply(x - whole, matrix, axis))
+    carry = tf.floor(remainder * (1 / divisor) + 0.5)
+    outputs = [(quotient + carry) * step]
+    if residual:
+      outputs.append((remainder - carry * divisor) * (1 / unit))
+    return outputs, lambda dy, *_: _apply(dy, matrix.T / unit, axis)
+
+  outputs = rounded_filter(x)
+  return outputs[0], tf.stop_gradient(outputs[1]) if residual else None
 
 
 def _window(x, taps, axis):
   """VIF's Gaussian window (Q16 taps) along one axis, mirrored borders."""
-  return _filter(x, tuple(t / 65536 for t in taps), axis)
+  return _filter(x, [[t / 65536 for t in taps]], axis)
 
 
-def _vif_decimate(x, taps, exact):
+def _frame_sum(x):
+  """Sums of planes [..., H, N, W] per image: [..., N]. Rows first, then
+  their sums: one reduction over both axes sums rows in sequence, which
+  costs float32 digits on large frames (1e-5 of VIF at 768 x 512)."""
+  return tf.reduce_sum(tf.reduce_sum(x, -1), -2)
+
+
+def _planes(ref_y, dis_y):
+  """Y planes [N, H, W] as the filters' layout [H, 2, N, W], levels - 128."""
+  return tf.transpose(tf.stack([ref_y, dis_y]), [2, 0, 1, 3]) - _CENTRE
+
+
+def _vif_decimate(x, taps, exact, integer):
   """libvmaf's VIF subsampling: filter (each pass rounded if `exact`), every
   2nd pixel (an odd side's last one dropped)."""
   step = _VIF_STEP if exact else None
-  for axis in (-2, -1):
-    x, _ = _filter_rounded(x, taps, 65536, step, axis, stride=2,
-                           count=x.shape[axis] // 2)
+  for axis in (0, -1):
+    x, _ = _filter_rounded(x, [taps], 65536, step, axis, integer and axis == 0,
+                           stride=2, count=x.shape[axis] // 2)
   return x
 
 
-def _vif_terms(planes, taps, gain_limit, exact):
+def _vif_terms(planes, taps, gain_limit, exact, integer):
   """Per-image VIF numerator and denominator at one scale ([N] each) of
-  stacked reference and distorted planes [2, N, H, W]."""
-  moments = _window(tf.concat([planes * planes, planes[:1] * planes[1:]], 0),
-                    taps, -2)
-  means, residuals = _filter_rounded(planes, taps, 65536,
-                                     _VIF_STEP if exact else None, -2)
-  # libvmaf rounds the means of the uncentred levels: its (co)variances
-  # exceed the centred ones by 2 x 128 x the filtered rounding residual.
-  filtered = _window(tf.concat([means, moments, residuals], 0), taps, -1)
-  mu1, mu2, xx, yy, xy, residual1, residual2 = tf.unstack(filtered)
-  sigma1 = xx - mu1 * mu1 + _CENTRE * 2 * residual1
-  sigma2 = tf.maximum(yy - mu2 * mu2 + _CENTRE * 2 * residual2, 0.0)
-  sigma12 = xy - mu1 * mu2 + _CENTRE * (residual1 + residual2)
+  reference and distorted planes [H, 2, N, W] (`integer`: of integers)."""
+  ref, dis = tf.unstack(planes, axis=1)
+  moments = _window(tf.stack([ref * ref, dis * dis, ref * dis], 1), taps, 0)
+  means, residuals = _filter_rounded(planes, [taps], 65536,
+                                     _VIF_STEP if exact else None, 0, integer,
+                                     residual=True)
+  if residuals is not None:
+    # libvmaf rounds the means of the uncentred levels: its (co)variances
+    # exceed the centred ones by 2 x 128 x the filtered rounding residual.
+    residual1, residual2 = tf.unstack(residuals, axis=1)
+    moments += _CENTRE * tf.stack(
+        [2 * residual1, 2 * residual2, residual1 + residual2], 1)
+  filtered = _window(tf.concat([means, moments], 1), taps, -1)
+  mu1, mu2, xx, yy, xy = tf.unstack(filtered, axis=1)
+  sigma1 = xx - mu1 * mu1
+  sigma2 = tf.maximum(yy - mu2 * mu2, 0.0)
+  sigma12 = xy - mu1 * mu2
   informative = sigma1 >= _VIF_NOISE
   # Safe operands where a branch is not taken keep its gradient finite.
   safe_sigma1 = tf.where(informative, sigma1, _VIF_NOISE)
@@ -208,50 +253,48 @@ def _vif_terms(planes, taps, gain_limit, exact):
   kept = tf.where((sigma12 > 0) & (sigma2 > 0), kept, 0.0)
   num = tf.where(informative, kept, 1.0 - sigma2 * (4.0 / 255**2))
   den = tf.where(informative, log2(1.0 + safe_sigma1 / _VIF_NOISE), 1.0)
-  return tf.reduce_sum(num, [-2, -1]), tf.reduce_sum(den, [-2, -1])
+  return _frame_sum(num), _frame_sum(den)
 
 
 def vif_scales(ref_y, dis_y, gain_limit=100.0, exact=True):
-  """VIF at scales 0-3 of Y planes [N, H, W]: list of 4 [N] scores
-  (without libvmaf's roundings unless `exact`)."""
-  planes = tf.stack([ref_y, dis_y]) - _CENTRE
+  """VIF at scales 0-3 of Y planes [N, H, W] (integers if `exact`, as
+  `luma` gives): list of 4 [N] scores (without libvmaf's roundings unless
+  `exact`)."""
+  planes = _planes(ref_y, dis_y)
   scores = []
   for scale, taps in enumerate(_VIF_TAPS):
-    if scale:
-      planes = _vif_decimate(planes, taps, exact)
-    num, den = _vif_terms(planes, taps, gain_limit, exact)
-    scores.append(num / den)
+    with tf.name_scope(f"vif_scale{scale}"):  # named for profiles
+      if scale:
+        planes = _vif_decimate(planes, taps, exact, integer=scale == 1)
+      num, den = _vif_terms(planes, taps, gain_limit, exact, scale == 0)
+      scores.append(num / den)
   return scores
 
 
 def _dwt(x, rounded):
-  """One DWT level of planes [..., H, W]: bands a, v, h, d of [...,
-  ceil(H/2), ceil(W/2)]; `rounded` as libvmaf's int16 bands of scale 0."""
-  dwt = lambda x, taps, axis, step: _filter_rounded(
-      x, taps, 2**15, step if rounded else None, axis, stride=2,
-      border=_adm_border)[0]
-  passes = [dwt(x, taps, -2, 1 / 128) for taps in (_DWT_LO, _DWT_HI)]
-  return [dwt(p, taps, -1, 1 / 64)
-          for p in passes for taps in (_DWT_LO, _DWT_HI)]  # a, v, h, d
+  """One DWT level of planes [H, ..., W]: [2 ceil(H/2), ..., 2 ceil(W/2)],
+  the bands a, v (top left, right), h, d (bottom left, right); `rounded` as
+  libvmaf's int16 bands of scale 0 (of integer planes)."""
+  dwt = lambda x, axis, step: _filter_rounded(
+      x, [_DWT_LO, _DWT_HI], 2**15, step if rounded else None, axis,
+      integer=axis == 0, stride=2, border=_adm_border)[0]
+  return dwt(dwt(x, 0, 1 / 128), -1, 1 / 64)
 
 
 def _decouple(ref_bands, dis_bands, gain_limit):
-  """Restored and additive parts of the distorted h, v, d bands."""
-  (oh, ov, _), (th, tv, _) = ref_bands, dis_bands
-  dot = oh * th + ov * tv
+  """Restored and additive parts of the distorted v, h, d bands [3, ...]."""
+  o, t = ref_bands, dis_bands
+  dot = o[0] * t[0] + o[1] * t[1]
   parallel = (dot >= 0) & (dot * dot >= math.cos(math.radians(1.0))**2 *
-                           (oh * oh + ov * ov) * (th * th + tv * tv))
-  restored, additive = [], []
-  for o, t in zip(ref_bands, dis_bands):
-    zero = tf.equal(o, 0.0)
-    ratio = tf.clip_by_value(t / tf.where(zero, 1.0, o), 0.0, 1.0)
-    r = tf.where(zero, 0.0, ratio * o)
-    enhanced = tf.where(r > 0, tf.minimum(r * gain_limit, t),
-                        tf.maximum(r * gain_limit, t))
-    r = tf.where(parallel & tf.not_equal(r, 0.0), enhanced, r)
-    restored.append(r)
-    additive.append(t - r)
-  return restored, additive
+                           (o[0] * o[0] + o[1] * o[1]) *
+                           (t[0] * t[0] + t[1] * t[1]))
+  zero = tf.equal(o, 0.0)
+  ratio = tf.clip_by_value(t / tf.where(zero, 1.0, o), 0.0, 1.0)
+  r = tf.where(zero, 0.0, ratio * o)
+  enhanced = tf.where(r > 0, tf.minimum(r * gain_limit, t),
+                      tf.maximum(r * gain_limit, t))
+  restored = tf.where(parallel & tf.not_equal(r, 0.0), enhanced, r)
+  return restored, t - restored
 
 
 @functools.lru_cache(maxsize=None)
@@ -285,45 +328,51 @@ def _cube_root(x):
   return tf.where(positive, tf.pow(tf.where(positive, x, 1.0), 1.0 / 3), 0.0)
 
 
-def _adm_terms(ref_bands, dis_bands, scale, gain_limit, height, width):
-  """ADM numerator and denominator at one scale ([N] each)."""
+def _adm_terms(ref_bands, dis_bands, scale, gain_limit):
+  """ADM numerator and denominator at one scale ([N] each) of the v, h, d
+  bands [3, H, N, W]."""
   restored, additive = _decouple(ref_bands, dis_bands, gain_limit)
-  factors = _csf_factors(scale)
-  num_factors = (factors if scale else (_ADM_SCALE0_CSF[0],) * 2 +
-                 (_ADM_SCALE0_CSF[1],))
-  masked = [tf.abs(f * a) for f, a in zip(factors, additive)]
-  masking = tf.add_n(masked)  # summed over orientations, then 3 x 3
-  box = _filter(_filter(masking, (1, 1, 1), -2, border=_adm_border),
-                (1, 1, 1), -1, border=_adm_border)
+  factors = np.reshape(_csf_factors(scale), [3, 1, 1, 1]).astype(np.float32)
+  num_factors = (factors if scale else np.reshape(
+      (_ADM_SCALE0_CSF[0],) * 2 + (_ADM_SCALE0_CSF[1],), [3, 1, 1, 1]).astype(
+          np.float32))
+  # Summed over orientations, then 3 x 3.
+  masking = tf.reduce_sum(tf.abs(factors * additive), 0)
+  box = _filter(_filter(masking, [(1, 1, 1)], 0, border=_adm_border),
+                [(1, 1, 1)], -1, border=_adm_border)
   threshold = (box + masking) / 30  # neighbours 1/30, centre 1/15
+  height, width = masking.shape[0], masking.shape[-1]
   top, left = _border(height), _border(width)
-  pooled = lambda x: tf.reduce_sum(
-      x[..., top:height - top, left:width - left]**3, [-2, -1])
+  inside = np.zeros([1, height, 1, width], np.float32)  # a mask: a product's
+  inside[:, top:height - top, :, left:width - left] = 1  # gradient is cheap
+  pooled = lambda x: _cube_root(_frame_sum(x * x * x * inside))
   noise = (_ADM_NOISE_WEIGHT * (height - 2 * top) * (width - 2 * left))**(1 / 3)
-  num = den = 0.0
-  for f_num, f_den, r, o in zip(num_factors, factors, restored, ref_bands):
-    excess = tf.maximum(tf.abs(f_num * r) - threshold, 0.0)
-    num += _cube_root(pooled(excess)) + noise
-    den += _cube_root(pooled(tf.abs(f_den * o))) + noise
+  excess = tf.maximum(tf.abs(num_factors * restored) - threshold, 0.0)
+  num = tf.reduce_sum(pooled(excess), 0) + 3 * noise
+  den = tf.reduce_sum(pooled(tf.abs(factors * ref_bands)), 0) + 3 * noise
   return num, den
 
 
 def adm_scales(ref_y, dis_y, gain_limit=100.0, exact=True):
-  """ADM of Y planes [N, H, W]: (adm2 [N], list of 4 [N] scale scores),
-  without libvmaf's roundings unless `exact`."""
-  planes = tf.stack([ref_y, dis_y]) - _CENTRE
-  height, width = planes.shape[-2], planes.shape[-1]
+  """ADM of Y planes [N, H, W] (integers if `exact`, as `luma` gives):
+  (adm2 [N], list of 4 [N] scale scores), without libvmaf's roundings
+  unless `exact`."""
+  planes = _planes(ref_y, dis_y)
+  height, width = planes.shape[0], planes.shape[-1]
   if height is None or width is None:
     raise ValueError("VMAF in TF ops needs image sizes known when the graph "
                      "is built (ADM's pooling borders depend on them)")
   nums, dens = [], []
   for scale in range(4):
-    planes, *details = _dwt(planes, exact and scale == 0)
-    height, width = (height + 1) // 2, (width + 1) // 2
-    num, den = _adm_terms([d[0] for d in details], [d[1] for d in details],
-                          scale, gain_limit, height, width)
-    nums.append(num)
-    dens.append(den)
+    with tf.name_scope(f"adm_scale{scale}"):
+      # Split, not sliced: a split's gradient is a concatenation.
+      top, bottom = tf.split(_dwt(planes, exact and scale == 0), 2, axis=0)
+      (planes, v), (h, d) = (tf.split(half, 2, axis=-1)
+                             for half in (top, bottom))
+      ref_bands, dis_bands = tf.unstack(tf.stack([v, h, d]), axis=2)
+      num, den = _adm_terms(ref_bands, dis_bands, scale, gain_limit)
+      nums.append(num)
+      dens.append(den)
   return tf.add_n(nums) / tf.add_n(dens), [n / d for n, d in zip(nums, dens)]
 
 
@@ -402,8 +451,9 @@ def features(reference, distorted, model_name="vmaf_v0.6.1", matrix="bt601",
   Not `exact`: without libvmaf's roundings (inputs included), the smooth
   function whose gradient the rounding steps pass."""
   vmaf_model = model(model_name)
-  ref_y = luma(reference, matrix, exact)
-  dis_y = luma(distorted, matrix, exact)
+  with tf.name_scope("luma"):
+    ref_y = luma(reference, matrix, exact)
+    dis_y = luma(distorted, matrix, exact)
   adm2, adm = adm_scales(ref_y, dis_y, vmaf_model.adm_gain_limit, exact)
   vif = vif_scales(ref_y, dis_y, vmaf_model.vif_gain_limit, exact)
   values = {"integer_adm2": adm2, "integer_motion2": tf.zeros_like(adm2)}
@@ -417,8 +467,9 @@ def vmaf(reference, distorted, model_name="vmaf_v0.6.1", matrix="bt601",
          exact=True):
   """VMAF [N] of float RGB [N, H, W, 3] in [0, 255], differentiable (see
   `features` for `exact`)."""
-  return model(model_name).predict(
-      features(reference, distorted, model_name, matrix, exact))
+  values = features(reference, distorted, model_name, matrix, exact)
+  with tf.name_scope("svr"):
+    return model(model_name).predict(values)
 
 
 # XLA fuses the element-wise work between the matrix products: faster than
