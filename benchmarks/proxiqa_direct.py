@@ -35,6 +35,8 @@ flags.DEFINE_list("results", None, "rd.json files of tfpc_eval runs.",
 flags.DEFINE_string("crops_image", None, "Image whose report crops to "
                     "compose (from the first results file).")
 flags.DEFINE_string("crops_output", None, "PNG of the composed crops.")
+flags.DEFINE_list("crops_window", None, "TOP,LEFT,SIDE inside the report "
+                  "crop (default: all of it).")
 flags.DEFINE_integer("difference_gain", 4, "Gain of the difference row.")
 FLAGS = flags.FLAGS
 
@@ -84,25 +86,28 @@ def graph_differences(records):
   return "\n".join(lines)
 
 
-def compose_crops(results, results_dir, image, gain):
-  """(uint8 picture, panel labels): crops above, gained differences below."""
+def compose_crops(results, results_dir, image, gain, window=None):
+  """(uint8 picture, panel labels): crops (their `window`, (top, left,
+  side)) above, gained differences below."""
   crops = results["crops"]["images"][image]
-  original = np.asarray(Image.open(os.path.join(results_dir,
-                                                crops["original"])))
+  top, left, side = window or (0, 0, crops["region"][2])
+  read = lambda file: np.asarray(Image.open(os.path.join(results_dir, file)))[
+      top:top + side, left:left + side]
+  original = read(crops["original"])
   labels, tops, bottoms = ["original"], [original], [np.full_like(original,
                                                                   128)]
   for panel in crops["panels"]:
-    pixels = np.asarray(Image.open(os.path.join(results_dir, panel["file"])))
+    pixels = read(panel["file"])
     difference = gain * (pixels.astype(np.int32) - original) + 128
     labels.append(f"{panel['curve']} ({panel['setting']})")
     tops.append(pixels)
     bottoms.append(np.clip(difference, 0, 255).astype(np.uint8))
   gap = np.full((original.shape[0], 4, 3), 255, np.uint8)
-  top, bottom = (np.concatenate(
+  upper, lower = (np.concatenate(
       [p for panel in panels for p in (panel, gap)][:-1], axis=1)
-                 for panels in (tops, bottoms))
-  return np.concatenate([top, np.full((4,) + top.shape[1:], 255, np.uint8),
-                         bottom]), labels
+                  for panels in (tops, bottoms))
+  return np.concatenate([upper, np.full((4,) + upper.shape[1:], 255,
+                                        np.uint8), lower]), labels
 
 
 def main(argv):
@@ -118,8 +123,10 @@ def main(argv):
     path = FLAGS.results[0]
     with open(path) as f:
       results = json.load(f)
+    window = [int(v) for v in FLAGS.crops_window or ()] or None
     picture, labels = compose_crops(results, os.path.dirname(path),
-                                    FLAGS.crops_image, FLAGS.difference_gain)
+                                    FLAGS.crops_image, FLAGS.difference_gain,
+                                    window)
     Image.fromarray(picture).save(FLAGS.crops_output, optimize=True)
     print(f"{FLAGS.crops_output}: left to right: " + "; ".join(labels))
 
