@@ -4,10 +4,12 @@ For one lambda, every family of `tfpc.families` on the same codec as the
 named MSE family (e.g. bls2017: bls2017-mse, -vmafp, -ssimp, -msssimp) gets
 a stage, and all of them start from the same stage `start` (the MSE start):
 the MSE control (stage `mse`) and each perceptual family (stage named after
-its objective) then train the same steps at the same learning rate, so gains
-come from the objective, not from extra training. `start` copies `init_from`
-(default: the MSE family's exported model at this lambda) and trains it
-`start_steps` more (0: a copy; use 1000 to move a model to a new lambda).
+its objective: ProxIQA's `vmafp`, ... with a proxy each, and `vmaf_direct`,
+through VMAF in TF ops, no proxy) then train the same steps at the same
+learning rate, so gains come from the objective, not from extra training.
+`start` copies `init_from` (default: the MSE family's exported model at this
+lambda) and trains it `start_steps` more (0: a copy; use 1000 to move a model
+to a new lambda).
 
 The argument is `FAMILY[,lmbda=L][,only=OBJ+OBJ][,start_steps=N]
 [,proxies=DIR]`: FAMILY an MSE family of the table, `only` a subset of the
@@ -76,12 +78,13 @@ def get_config(arg=None):
   config.stages.mse = {**STAGE, "start_from": "start", "objective": "rd",
                        "options": {"lmbda": lmbda}}
   for family in perceptual:
+    options = {"lmbda": lmbda, **family.options}
+    stage = {**STAGE, "start_from": "start", "objective": family.objective,
+             "options": options}
     metric = losses.proxy_metric(family.objective)
-    config.stages[family.objective] = {
-        **STAGE, "start_from": "start", "objective": family.objective,
-        "options": {"lmbda": lmbda, "patch_size": patch_size,
-                    "proxy_init": (f"{settings['proxies']}/{metric}" if
-                                   settings["proxies"] else ""),
-                    **family.options},
-        "networks": {"codec": {}, "proxy": {"learning_rate": 1e-3}}}
+    if metric:  # ProxIQA: a proxy trained alternately with the codec
+      options.update(patch_size=patch_size, proxy_init=(
+          f"{settings['proxies']}/{metric}" if settings["proxies"] else ""))
+      stage["networks"] = {"codec": {}, "proxy": {"learning_rate": 1e-3}}
+    config.stages[family.objective] = stage
   return config

@@ -18,6 +18,7 @@ from tfpc import cli
 from tfpc import codecs
 from tfpc import data
 from tfpc import errors
+from tfpc import families
 from tfpc import losses
 from tfpc import training
 from tfpc.evaluation import plots
@@ -129,6 +130,29 @@ def test_recipe_weighting_gives_the_documented_gradient_ratio(photo):
   share = tf.norm(total - 0.0035 * mse) / tf.norm(0.0035 * mse)
   np.testing.assert_allclose(share, ratio, rtol=1e-4)
   assert 0.0 < float(ratio) < 100.0
+
+
+def test_protocol_trains_vmaf_direct_from_the_mse_start_at_equal_budget():
+  """bls2017-vmafd is a stage of the bls2017 protocol beside `mse` and
+  `vmafp`: same start, steps and learning rate, VMAF in TF ops, no proxy."""
+  config = runpy.run_path(os.path.join(REPO, "configs", "proxiqa.py"))[
+      "get_config"]("bls2017-mse,lmbda=0.018,only=vmafp+vmaf_direct")
+  assert sorted(config.stages) == ["mse", "start", "vmaf_direct", "vmafp"]
+  stages = {name: config.stages[name].to_dict() for name in config.stages}
+  direct, proxy, control = (stages[n] for n in ("vmaf_direct", "vmafp", "mse"))
+  budget = ("start_from", "total_steps", "learning_rate",
+            "final_learning_rate", "weight_decay")
+  assert ([direct[k] for k in budget] == [proxy[k] for k in budget] ==
+          [control[k] for k in budget] == ["start", 200, 1e-4, 1e-4, 0.01])
+  assert (direct["objective"], direct["options"]) == (
+      "vmaf_direct", {"lmbda": 0.018, "vmaf_weight": 10.0})
+  assert "networks" not in direct and "proxy" in proxy["networks"]
+  assert config.init_from == "bls2017-mse-l0.018"
+  objective = losses.OBJECTIVES["vmaf_direct"](None, **direct["options"])
+  assert (objective.lmbda, objective.vmaf_weight) == (0.018, 10.0)
+  family, name = families.family_of(config.codec.to_dict(), "vmaf_direct",
+                                    direct["options"])
+  assert (family.name, name) == ("bls2017-vmafd", "bls2017-vmafd-l0.018")
 
 
 def test_true_scores_are_the_metric_of_the_coded_images(photo):

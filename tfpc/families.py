@@ -24,8 +24,9 @@ class Family:
   Attributes:
     name: the family's name, the prefix of its models' names.
     codec: the codec config (architecture and constructor arguments).
-    objective: a name in `tfpc.losses.OBJECTIVES`: "rd", or ProxIQA's
-      "<metric>p".
+    objective: a name in `tfpc.losses.OBJECTIVES`: "rd", ProxIQA's
+      "<metric>p", or "vmaf_direct" (the codec's gradient through VMAF in
+      TF ops, no proxy).
     options: the objective's options besides `lmbda`.
     lmbdas: the rates of its models.
     note: what the family is, for tables.
@@ -65,6 +66,9 @@ FAMILIES = {family.name: family for family in (
     Family("bls2017-mse", _BLS64, "rd", note="the default: BLS2017, MSE"),
     Family("bls2017-vmafp", _BLS64, "vmafp", {"proxy_weight": 10.0},
            note="ProxIQA VMAF_p, the MSE control's start and budget"),
+    Family("bls2017-vmafd", _BLS64, "vmaf_direct", {"vmaf_weight": 10.0},
+           note="VMAF-direct: through VMAF in TF ops, VMAF_p's weight",
+           shipped=False),
     # Not shipped: under 1% gained on their own metric (docs/proxiqa.md).
     Family("bls2017-ssimp", _BLS64, "ssim_dbp", {"proxy_weight": 1.0},
            note="ProxIQA SSIM_p (proxy of SSIM in dB)", shipped=False),
