@@ -3,6 +3,8 @@ header, automatic block coding, atomic outputs, and a slice of the fuzzer."""
 
 import os
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -100,6 +102,64 @@ def test_the_budget_is_one_line_with_status_2_from_the_cli(dpc, tmp_path):
   assert "3000x4000 image with dpc-msssim-demo" in result.stderr
   assert "over the 256.0 MiB budget" in result.stderr
   assert not (tmp_path / "out.png").exists()
+
+
+# A bls2017-mse payload (a 32x32 crop's, four bits flipped) that makes
+# tfc's range decoder loop forever on its Elias-gamma prefix when the header
+# claims 32x48 (docs/fuzz.md). Its length cannot give it away: valid 32x48
+# files of flat images have payloads of 32 to 41 bytes, this one has 47.
+LOOPING_PAYLOAD = bytes.fromhex(
+    "1a2cd748d07f3f8570a9f8c63a923aade7eee4fa64076cf893568e4ebb9814688abdd0"
+    "9e13ed52a101ccd62ad92c19")
+
+
+def test_a_payload_that_loops_the_range_decoder_ends_at_its_deadline(
+    tmp_path):
+  metadata = zoo.read_metadata(zoo.resolve("bls2017-mse"))
+  path = tmp_path / "loops.tfpc"
+  path.write_bytes(bitstream.pack(bytes.fromhex(metadata["model_id"]), 48, 32,
+                                  [LOOPING_PAYLOAD]))
+  # Before the deadline, this never returned (killed by the timeout).
+  result = run_cli("tfpc_decompress", "--model=bls2017-mse", f"--input={path}",
+                   f"--output={tmp_path}/out.png", timeout=90,
+                   env={"TFPC_DECODE_DEADLINE_SECONDS": "3"})
+  assert result.returncode == 2
+  assert result.stderr.count("\n") == 1
+  assert "decoding a 32x48 image with bls2017-mse" in result.stderr
+  assert "did not finish within 3 s" in result.stderr
+  assert not (tmp_path / "out.png").exists()
+
+
+def _python(code, **env):
+  return subprocess.run([sys.executable, "-c", code], capture_output=True,
+                        text=True, env={**os.environ, **env}, timeout=60,
+                        check=False)
+
+
+def test_the_deadline_ends_the_process_and_is_cancelled_after_the_block():
+  code = ("import time\nfrom tfpc import limits\n"
+          "with limits.deadline(limits.Cost(0, 0), 'a test'):\n"
+          "  time.sleep({})\ntime.sleep(1.5)\nprint('alive')")
+  stopped = _python(code.format(30), TFPC_DECODE_DEADLINE_SECONDS="0.5")
+  assert stopped.returncode == 2 and stopped.stdout == ""
+  assert stopped.stderr.count("\n") == 1
+  assert "error: decoding a test did not finish within 0.5 s" in stopped.stderr
+  finished = _python(code.format(0), TFPC_DECODE_DEADLINE_SECONDS="0.5")
+  assert (finished.returncode, finished.stdout) == (0, "alive\n")
+
+
+def test_the_deadline_grows_with_the_work(monkeypatch):
+  monkeypatch.delenv("TFPC_DECODE_DEADLINE_SECONDS", raising=False)
+  assert limits.deadline_seconds(limits.Cost(0, 0)) == (
+      limits.DEFAULT_DEADLINE_SECONDS)
+  hour = limits.Cost(0, 3600 * limits._rate())  # pylint: disable=protected-access
+  assert limits.deadline_seconds(hour) == pytest.approx(
+      3600 * limits.DEADLINE_FACTOR)
+  monkeypatch.setenv("TFPC_DECODE_DEADLINE_SECONDS", "5")
+  assert limits.deadline_seconds(limits.Cost(0, 0)) == 5
+  monkeypatch.setenv("TFPC_DECODE_DEADLINE_SECONDS", "soon")
+  with pytest.raises(errors.ConfigError, match="not a number"):
+    limits.deadline_seconds(limits.Cost(0, 0))
 
 
 def test_budget_from_the_environment(monkeypatch):
