@@ -30,6 +30,7 @@ DEFAULT_SECONDS = 1800
 DEADLINE_FACTOR = 20  # estimates within about 2x, a busy machine's slowdown
 DEFAULT_DEADLINE_SECONDS = 60  # at least: the first call traces the graph
 DEADLINE_STATUS = 2  # as tfpc's CLIs end on bad input
+DEADLINE_PASSED = "did not finish within"  # in the line `deadline` prints
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 Cost = collections.namedtuple("Cost", "memory work")
@@ -115,8 +116,8 @@ def deadline(cost, what):
 
   def expire():
     sys.stderr.write(
-        f"{os.path.basename(sys.argv[0])}: error: decoding {what} did not "
-        f"finish within {round(seconds, 1):g} s ({DEADLINE_FACTOR} times its "
+        f"{os.path.basename(sys.argv[0])}: error: decoding {what} "
+        f"{DEADLINE_PASSED} {round(seconds, 1):g} s ({DEADLINE_FACTOR} times its "
         "estimate, at least $TFPC_DECODE_DEADLINE_SECONDS): a corrupted or "
         "crafted payload\n")
     sys.stderr.flush()
