@@ -19,6 +19,8 @@ headers claiming 48, 64, 80 or 96 rows; counts those that loop forever.
 import argparse
 
 import numpy as np
+import tensorflow as tf
+import tensorflow_compression  # noqa: F401  pylint: disable=unused-import
 
 from tfpc import bitstream
 from tfpc import zoo
@@ -113,11 +115,11 @@ def main():
   parser.add_argument("--mutants", type=int, default=0)
   parser.add_argument("--seed", type=int, default=1)
   args = parser.parse_args()
-  model = zoo.load(args.model)
-  cdf = next(v for v in layout.saved_variables(model._module)  # pylint: disable=protected-access
+  path = zoo.resolve(args.model)
+  cdf = next(v for v in layout.saved_variables(tf.saved_model.load(path))
              if v.name.endswith("/cdf:0")).numpy()
   rows = tables(cdf)
-  stride = model.metadata["stride"]
+  stride = zoo.read_metadata(path)["stride"]
   with open(args.file, "rb") as f:
     container = bitstream.unpack(f.read())
   string = container.strings[0]

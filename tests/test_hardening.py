@@ -94,20 +94,26 @@ def test_a_small_file_claiming_a_huge_image_is_refused_before_work(dpc,
 def test_the_budget_is_one_line_with_status_2_from_the_cli(dpc, tmp_path):
   path = tmp_path / "claims.tfpc"
   path.write_bytes(_claiming(dpc, 4000, 3000))
-  result = run_cli("tfpc_decompress", f"--input={path}",
-                   f"--output={tmp_path}/out.png",
-                   env={"TFPC_MAX_MEMORY": "256M"})
+  line = _refused(tmp_path, path, env={"TFPC_MAX_MEMORY": "256M"})
+  assert "3000x4000 image with dpc-msssim-demo" in line
+  assert "over the 256.0 MiB budget" in line
+
+
+def _refused(tmp_path, path, *flags, **kwargs):
+  """The one line on stderr of `tfpc_decompress` on `path`, which must end
+  with status 2 and write nothing."""
+  result = run_cli("tfpc_decompress", *flags, f"--input={path}",
+                   f"--output={tmp_path}/out.png", **kwargs)
   assert result.returncode == 2
   assert result.stderr.count("\n") == 1
-  assert "3000x4000 image with dpc-msssim-demo" in result.stderr
-  assert "over the 256.0 MiB budget" in result.stderr
   assert not (tmp_path / "out.png").exists()
+  return result.stderr
 
 
 # A bls2017-mse payload (a 32x32 crop's, four bits flipped) that makes
 # tfc's range decoder loop forever on its Elias-gamma prefix when the header
 # claims 32x48 (docs/fuzz.md). Its length cannot give it away: valid 32x48
-# files of flat images have payloads of 32 to 41 bytes, this one has 47.
+# files of flat images have payloads of 32 to 41 bytes; it has 47.
 LOOPING_PAYLOAD = bytes.fromhex(
     "1a2cd748d07f3f8570a9f8c63a923aade7eee4fa64076cf893568e4ebb9814688abdd0"
     "9e13ed52a101ccd62ad92c19")
@@ -120,14 +126,10 @@ def test_a_payload_that_loops_the_range_decoder_ends_at_its_deadline(
   path.write_bytes(bitstream.pack(bytes.fromhex(metadata["model_id"]), 48, 32,
                                   [LOOPING_PAYLOAD]))
   # Before the deadline, this never returned (killed by the timeout).
-  result = run_cli("tfpc_decompress", "--model=bls2017-mse", f"--input={path}",
-                   f"--output={tmp_path}/out.png", timeout=90,
-                   env={"TFPC_DECODE_DEADLINE_SECONDS": "3"})
-  assert result.returncode == 2
-  assert result.stderr.count("\n") == 1
-  assert "decoding a 32x48 image with bls2017-mse" in result.stderr
-  assert "did not finish within 3 s" in result.stderr
-  assert not (tmp_path / "out.png").exists()
+  line = _refused(tmp_path, path, "--model=bls2017-mse", timeout=90,
+                  env={"TFPC_DECODE_DEADLINE_SECONDS": "3"})
+  assert "decoding a 32x48 image with bls2017-mse" in line
+  assert "did not finish within 3 s" in line
 
 
 def _python(code, **env):

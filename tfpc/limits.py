@@ -117,9 +117,9 @@ def deadline(cost, what):
   def expire():
     sys.stderr.write(
         f"{os.path.basename(sys.argv[0])}: error: decoding {what} "
-        f"{DEADLINE_PASSED} {round(seconds, 1):g} s ({DEADLINE_FACTOR} times its "
-        "estimate, at least $TFPC_DECODE_DEADLINE_SECONDS): a corrupted or "
-        "crafted payload\n")
+        f"{DEADLINE_PASSED} {round(seconds, 1):g} s ({DEADLINE_FACTOR} "
+        "times its estimate, at least $TFPC_DECODE_DEADLINE_SECONDS): a "
+        "corrupted or crafted payload\n")
     sys.stderr.flush()
     os._exit(DEADLINE_STATUS)  # pylint: disable=protected-access
 
