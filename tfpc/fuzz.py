@@ -9,7 +9,8 @@ checksums recomputed (the `.tfpc` Adler-32, a zip entry's or a PNG chunk's
 CRC-32), so that the reader must catch them by something else.
 
 Cases run in a worker process that loads the models once (`_Worker`). The
-parent watches each case: over `timeout` seconds it is a hang, over `memory`
+parent watches each case: over `timeout` seconds of CPU time (or ten times
+that of wall time) it is a hang, over `memory`
 bytes of resident memory it is over memory; either way, and when the worker
 dies, the worker is killed and restarted. Outcomes per kind:
 
@@ -26,8 +27,9 @@ dies, the worker is killed and restarted. Outcomes per kind:
 
 The worker runs with a small decode budget ($TFPC_MAX_MEMORY,
 $TFPC_MAX_DECODE_SECONDS): a header that claims a large image must be refused
-from the header, not decoded. Its decode deadline is at least 10 s and at
-most 40 s (20 times the 2 s budget), under the parent's 60 s.
+from the header, not decoded. Its decode deadline is at least 10 CPU
+seconds and at most 20 times the budget's work (40 CPU seconds per core),
+under the parent's timeout.
 
   python -m tfpc.fuzz --cases=1000 [--kinds=tfpc-dpc,pth-zip] [--seed=0]
 """
@@ -63,6 +65,7 @@ BLOCKS_ARCHITECTURE = "bls2017"  # codes the file of blocks
 WORKER_ENV = {"TFPC_MAX_MEMORY": "1G", "TFPC_MAX_DECODE_SECONDS": "2",
               "TFPC_DECODE_DEADLINE_SECONDS": "10",
               "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1"}
+WALL_FACTOR = 10  # a case's wall-time limit, in CPU-time limits
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _EDGE_VALUES = (0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 0x3fff, 0x4000, 0x4001,
                 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xffffffff)
@@ -377,6 +380,15 @@ class _Worker:
       pass
     return 0
 
+  def _cpu_seconds(self):
+    """User and system CPU time of the worker so far."""
+    try:
+      with open(f"/proc/{self.process.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+      return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+      return 0.0
+
   def _death(self, status):
     """The outcome of the worker's ending with `status` by itself."""
     self.stderr.seek(0)
@@ -395,7 +407,9 @@ class _Worker:
     self.process = self.stderr = None
 
   def run(self, kind, data, timeout=None):
-    """The worker's JSON answer, or {"outcome": "hang"/"memory"/"crash"}."""
+    """The worker's JSON answer, or {"outcome": "hang"/"memory"/"crash"}:
+    a hang is over `timeout` seconds of the worker's CPU time (a busy machine
+    slows a case, not its work) or over WALL_FACTOR times that of wall time."""
     if self.process is None:
       self._start()
     payload = kind.encode()
@@ -406,7 +420,8 @@ class _Worker:
     except BrokenPipeError:
       self.stop()
       return {"outcome": "crash", "detail": "worker died"}
-    deadline = time.monotonic() + (timeout or self.timeout)
+    timeout = timeout or self.timeout
+    start_cpu, start = self._cpu_seconds(), time.monotonic()
     stdout = self.process.stdout
     while True:
       ready, _, _ = select.select([stdout], [], [], 0.02)
@@ -420,12 +435,13 @@ class _Worker:
       if self._rss() > self.memory:
         self.stop()
         return {"outcome": "memory", "detail": "over the RSS bound"}
-      if time.monotonic() > deadline:
+      if (self._cpu_seconds() - start_cpu > timeout or
+          time.monotonic() - start > WALL_FACTOR * timeout):
         self.stop()
         return {"outcome": "hang"}
 
 
-def run(kinds=KINDS, cases=1000, seed=0, timeout=60.0, memory=3 << 30,
+def run(kinds=KINDS, cases=1000, seed=0, timeout=120.0, memory=3 << 30,
         log=None, report_path=None):
   """Fuzzes `cases` mutants of each kind; returns a report dict.
 
@@ -488,9 +504,9 @@ def main(argv=None):
   parser.add_argument("--cases", type=int, default=1000,
                       help="mutants per kind")
   parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--timeout", type=float, default=60.0,
-                      help="seconds per case before it counts as a hang "
-                      "(over the worker's decode deadline, at most 40 s)")
+  parser.add_argument("--timeout", type=float, default=120.0,
+                      help="CPU seconds per case before it counts as a hang "
+                      "(over the worker's decode deadline: 40 per core)")
   parser.add_argument("--memory", type=float, default=3.0,
                       help="GiB of resident memory per case")
   parser.add_argument("--report", help="JSON file for the report")

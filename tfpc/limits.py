@@ -10,11 +10,12 @@ The budget: memory, by default half of this machine's physical memory
 by default 30 minutes of this machine's cores at a nominal rate of
 `MACS_PER_CORE_SECOND` ($TFPC_MAX_DECODE_SECONDS).
 
-A decode that was let in also runs under a deadline (`deadline`): past
-`DEADLINE_FACTOR` times its nominal time, at least
-$TFPC_DECODE_DEADLINE_SECONDS, the process ends with one line and status 2.
-Python cannot interrupt a TensorFlow op, and tensorflow-compression 2.14's
-range decoder loops forever on some crafted payloads (docs/fuzz.md).
+A decode that was let in also runs under a deadline of CPU time
+(`deadline`): past `DEADLINE_FACTOR` times its nominal time on one core, at
+least $TFPC_DECODE_DEADLINE_SECONDS, the process ends with one line and
+status 2. Python cannot interrupt a TensorFlow op, and
+tensorflow-compression 2.14's range decoder loops forever on some crafted
+payloads (docs/fuzz.md).
 """
 
 import collections
@@ -22,6 +23,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 
 from tfpc import errors
 
@@ -29,6 +31,7 @@ MACS_PER_CORE_SECOND = 1e10  # float32 multiply-adds, one recent x86 core
 DEFAULT_SECONDS = 1800
 DEADLINE_FACTOR = 20  # estimates within about 2x, a busy machine's slowdown
 DEFAULT_DEADLINE_SECONDS = 60  # at least: the first call traces the graph
+_DEADLINE_POLL_SECONDS = 0.5
 DEADLINE_STATUS = 2  # as tfpc's CLIs end on bad input
 DEADLINE_PASSED = "did not finish within"  # in the line `deadline` prints
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -95,41 +98,46 @@ def check(cost, allowed, what):
 
 
 def deadline_seconds(cost):
-  """Wall seconds a decode of `cost` may run: `DEADLINE_FACTOR` times its
-  nominal time, at least $TFPC_DECODE_DEADLINE_SECONDS (default 60)."""
+  """CPU seconds a decode of `cost` may use: `DEADLINE_FACTOR` times its
+  nominal time on one core, at least $TFPC_DECODE_DEADLINE_SECONDS (default
+  60). CPU time, not wall time: a busy machine slows a decode, not its work."""
   return max(_env_seconds("TFPC_DECODE_DEADLINE_SECONDS",
                           DEFAULT_DEADLINE_SECONDS),
-             DEADLINE_FACTOR * cost.work / _rate())
+             DEADLINE_FACTOR * cost.work / MACS_PER_CORE_SECOND)
 
 
 @contextlib.contextmanager
 def deadline(cost, what):
-  """Runs the block under `deadline_seconds(cost)`: past it, the process
-  ends with status 2 and one line on stderr, "PROGRAM: error: ...".
+  """Runs the block under `deadline_seconds(cost)` of the process's CPU
+  time: past it, the process ends with status 2 and one line on stderr,
+  "PROGRAM: error: ...".
 
   The bound on a decode that never returns: tensorflow-compression 2.14's
   range decoder reads an Elias-gamma prefix with an unbounded loop, inside a
-  TF op that Python cannot interrupt (docs/fuzz.md). A timer thread runs
+  TF op that Python cannot interrupt (docs/fuzz.md). A watching thread runs
   while the op holds no GIL; ending the process is what it can do.
   """
   seconds = deadline_seconds(cost)
+  start = time.process_time()
+  done = threading.Event()
 
-  def expire():
-    sys.stderr.write(
-        f"{os.path.basename(sys.argv[0])}: error: decoding {what} "
-        f"{DEADLINE_PASSED} {round(seconds, 1):g} s ({DEADLINE_FACTOR} "
-        "times its estimate, at least $TFPC_DECODE_DEADLINE_SECONDS): a "
-        "corrupted or crafted payload\n")
-    sys.stderr.flush()
-    os._exit(DEADLINE_STATUS)  # pylint: disable=protected-access
+  def watch():
+    while not done.wait(_DEADLINE_POLL_SECONDS):
+      if time.process_time() - start > seconds:
+        sys.stderr.write(
+            f"{os.path.basename(sys.argv[0])}: error: decoding {what} "
+            f"{DEADLINE_PASSED} {round(seconds, 1):g} CPU seconds "
+            f"({DEADLINE_FACTOR} times its estimate, at least "
+            "$TFPC_DECODE_DEADLINE_SECONDS): a corrupted or crafted "
+            "payload\n")
+        sys.stderr.flush()
+        os._exit(DEADLINE_STATUS)  # pylint: disable=protected-access
 
-  timer = threading.Timer(seconds, expire)
-  timer.daemon = True
-  timer.start()
+  threading.Thread(target=watch, daemon=True).start()
   try:
     yield
   finally:
-    timer.cancel()
+    done.set()
 
 
 def _size(count):
