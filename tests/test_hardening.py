@@ -110,7 +110,7 @@ def _refused(tmp_path, path, *flags, **kwargs):
   return result.stderr
 
 
-# A bls2017-mse payload (a 32x32 crop's, four bits flipped) that makes
+# A bls2017-mse payload (a 32x32 crop's, two bits flipped) that makes
 # tfc's range decoder loop forever on its Elias-gamma prefix when the header
 # claims 32x48 (docs/fuzz.md). Its length cannot give it away: valid 32x48
 # files of flat images have payloads of 32 to 41 bytes; it has 47.
