@@ -54,11 +54,11 @@ def kodak_image(name="kodim23.png"):
   return path
 
 
-def run_cli(program, *args, env=None):
+def run_cli(program, *args, env=None, timeout=300):
   """Runs an installed tfpc binary; returns CompletedProcess (text)."""
   return subprocess.run(
       [os.path.join(BIN, program), *args], capture_output=True, text=True,
-      env={**os.environ, **(env or {})}, timeout=300, check=False)
+      env={**os.environ, **(env or {})}, timeout=timeout, check=False)
 
 
 def noisy(pixels, sigma, seed=0):

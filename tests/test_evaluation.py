@@ -166,6 +166,21 @@ def test_eval_config_errors_are_one_line(tmp_path):
     suite.learned_curves("x=nothing-like-this*")
 
 
+def test_a_wrong_anchor_fails_before_any_job(tmp_path, monkeypatch, photo):
+  Image.fromarray(photo[:32, :32]).save(tmp_path / "x.png")
+  jobs = []
+  monkeypatch.setattr(suite.Evaluation, "_job",
+                      lambda self, *args: jobs.append(args))
+  config = suite.EvalConfig(images=str(tmp_path), output_dir=str(tmp_path),
+                            models="", codecs="jpeg420,jpeg444",
+                            anchor="JPEG 4:2:O", metrics="psnr")
+  with pytest.raises(errors.ConfigError) as error:
+    suite.evaluate(config)
+  assert str(error.value) == ("anchor 'JPEG 4:2:O' is not one of "
+                              "['JPEG 4:2:0', 'JPEG 4:4:4']")
+  assert not jobs
+
+
 def test_a_run_where_every_job_fails_still_writes_failures_json(tmp_path,
                                                                 photo):
   images = tmp_path / "images"

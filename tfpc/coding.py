@@ -68,7 +68,9 @@ def decode(data, model=None, max_side=bitstream.DEFAULT_MAX_SIDE,
   Files of blocks are decoded block by block, their seams post-processed by
   the post filter the model ships (`blocks.load_post_filter`), if any, unless
   `post_process` is False. A file whose decode would exceed the budget
-  `allowed` (default `limits.budget()`) is refused before decoding."""
+  `allowed` (default `limits.budget()`) is refused before decoding; the
+  others decode under the deadline their cost implies: past it the process
+  ends with one line and status 2 (`limits.deadline`)."""
   container = bitstream.unpack(
       data, model.model_id if model is not None else None, max_side,
       max_pixels)
@@ -79,16 +81,15 @@ def decode(data, model=None, max_side=bitstream.DEFAULT_MAX_SIDE,
           f"file was written by model {container.model_id.hex()}, which is "
           f"not in {zoo.MODEL_ROOT}; pass the model that wrote it")
     model = zoo.CodecModel(path)
-  allowed = allowed or limits.budget()
-  model.check_cost(container.height, container.width, container.block_shape,
-                   allowed)
-  if container.block_shape:
-    shipped = post_process and blocks.load_post_filter(
-        getattr(model, "path", ""))
-    pixels = blocks.decode(model, container, *(shipped or ()))
-  else:
-    pixels = model.decode_strings(container.strings, container.height,
-                                  container.width)
+  with model.bounded_decode(container.height, container.width,
+                            container.block_shape, allowed):
+    if container.block_shape:
+      shipped = post_process and blocks.load_post_filter(
+          getattr(model, "path", ""))
+      pixels = blocks.decode(model, container, *(shipped or ()))
+    else:
+      pixels = model.decode_strings(container.strings, container.height,
+                                    container.width)
   return Decoded(pixels, container.grayscale, model)
 
 

@@ -9,21 +9,27 @@ checksums recomputed (the `.tfpc` Adler-32, a zip entry's or a PNG chunk's
 CRC-32), so that the reader must catch them by something else.
 
 Cases run in a worker process that loads the models once (`_Worker`). The
-parent watches each case: over `timeout` seconds it is a hang, over `memory`
+parent watches each case: over `timeout` seconds of CPU time (or ten times
+that of wall time) it is a hang, over `memory`
 bytes of resident memory it is over memory; either way, and when the worker
 dies, the worker is killed and restarted. Outcomes per kind:
 
   decoded  the reader returned data (for `.tfpc` files: a uint8 image of the
            header's size)
   clean    a `tfpc.errors.TfpcError` of one line
+  stopped  the decode ran past its deadline (`tfpc.limits.deadline`), which
+           ended the worker with one line and status 2, twice
   crash    any other exception, a multi-line message, or the worker dying
-  hang     over the time limit, twice (a case over it is run once more
-           in a fresh worker: on a busy machine a case can be starved)
+  hang     over the time limit, twice (a case over it, or stopped, is run
+           once more in a fresh worker: on a busy machine a case can be
+           starved)
   memory   over the memory limit, or a MemoryError
 
 The worker runs with a small decode budget ($TFPC_MAX_MEMORY,
 $TFPC_MAX_DECODE_SECONDS): a header that claims a large image must be refused
-from the header, not decoded.
+from the header, not decoded. Its decode deadline is at least 10 CPU
+seconds and at most 20 times the budget's work (40 CPU seconds per core),
+under the parent's timeout.
 
   python -m tfpc.fuzz --cases=1000 [--kinds=tfpc-dpc,pth-zip] [--seed=0]
 """
@@ -39,6 +45,7 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 import zlib
@@ -46,16 +53,19 @@ import zlib
 import numpy as np
 
 from tfpc import bitstream
+from tfpc import limits
 
 ARCHITECTURES = {"bls2017": "bls2017-mse", "bmshj2018": "bmshj2018-mse",
                  "eic-base": "eic-base-demo", "dpc": "dpc-msssim-demo",
                  "nlaic-lite": "nlaic-lite-demo"}
 KINDS = (*(f"tfpc-{a}" for a in ARCHITECTURES), "tfpc-blocks", "pth-zip",
          "pth-legacy", "image-png", "image-jpeg")
-OUTCOMES = ("decoded", "clean", "crash", "hang", "memory")
+OUTCOMES = ("decoded", "clean", "stopped", "crash", "hang", "memory")
 BLOCKS_ARCHITECTURE = "bls2017"  # codes the file of blocks
 WORKER_ENV = {"TFPC_MAX_MEMORY": "1G", "TFPC_MAX_DECODE_SECONDS": "2",
+              "TFPC_DECODE_DEADLINE_SECONDS": "10",
               "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1"}
+WALL_FACTOR = 10  # a case's wall-time limit, in CPU-time limits
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _EDGE_VALUES = (0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 0x3fff, 0x4000, 0x4001,
                 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xffffffff)
@@ -343,17 +353,18 @@ class _Worker:
 
   def __init__(self, timeout, memory):
     self.timeout, self.memory = timeout, memory
-    self.process = None
+    self.process = self.stderr = None
     self.restarts = -1
 
   def _start(self):
     """Starts the worker and waits until its models are loaded: the time
     limit of a case does not count the start."""
     self.restarts += 1
+    self.stderr = tempfile.TemporaryFile()
     self.process = subprocess.Popen(
         [sys.executable, "-m", "tfpc.fuzz", "--worker"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, env={
+        stderr=self.stderr, env={
             **os.environ, **WORKER_ENV, "PYTHONPATH": os.pathsep.join(
                 [_ROOT, os.environ.get("PYTHONPATH", "")])})
     if self.process.stdout.readline() != b"ready\n":
@@ -369,14 +380,36 @@ class _Worker:
       pass
     return 0
 
+  def _cpu_seconds(self):
+    """User and system CPU time of the worker so far."""
+    try:
+      with open(f"/proc/{self.process.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+      return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+      return 0.0
+
+  def _death(self, status):
+    """The outcome of the worker's ending with `status` by itself."""
+    self.stderr.seek(0)
+    lines = self.stderr.read().decode(errors="replace").splitlines() or [""]
+    if (status == limits.DEADLINE_STATUS and
+        limits.DEADLINE_PASSED in lines[-1]):
+      return {"outcome": "stopped", "detail": lines[-1][:300]}
+    return {"outcome": "crash", "detail": f"worker died ({status})"}
+
   def stop(self):
     if self.process is not None and self.process.poll() is None:
       self.process.kill()
       self.process.wait()
-    self.process = None
+    if self.stderr is not None:
+      self.stderr.close()
+    self.process = self.stderr = None
 
   def run(self, kind, data, timeout=None):
-    """The worker's JSON answer, or {"outcome": "hang"/"memory"/"crash"}."""
+    """The worker's JSON answer, or {"outcome": "hang"/"memory"/"crash"}:
+    a hang is over `timeout` seconds of the worker's CPU time (a busy machine
+    slows a case, not its work) or over WALL_FACTOR times that of wall time."""
     if self.process is None:
       self._start()
     payload = kind.encode()
@@ -387,7 +420,8 @@ class _Worker:
     except BrokenPipeError:
       self.stop()
       return {"outcome": "crash", "detail": "worker died"}
-    deadline = time.monotonic() + (timeout or self.timeout)
+    timeout = timeout or self.timeout
+    start_cpu, start = self._cpu_seconds(), time.monotonic()
     stdout = self.process.stdout
     while True:
       ready, _, _ = select.select([stdout], [], [], 0.02)
@@ -395,18 +429,19 @@ class _Worker:
         line = stdout.readline()
         if line:
           return json.loads(line)
-        status = self.process.wait()
+        result = self._death(self.process.wait())
         self.stop()
-        return {"outcome": "crash", "detail": f"worker died ({status})"}
+        return result
       if self._rss() > self.memory:
         self.stop()
         return {"outcome": "memory", "detail": "over the RSS bound"}
-      if time.monotonic() > deadline:
+      if (self._cpu_seconds() - start_cpu > timeout or
+          time.monotonic() - start > WALL_FACTOR * timeout):
         self.stop()
         return {"outcome": "hang"}
 
 
-def run(kinds=KINDS, cases=1000, seed=0, timeout=30.0, memory=3 << 30,
+def run(kinds=KINDS, cases=1000, seed=0, timeout=120.0, memory=3 << 30,
         log=None, report_path=None):
   """Fuzzes `cases` mutants of each kind; returns a report dict.
 
@@ -431,7 +466,7 @@ def run(kinds=KINDS, cases=1000, seed=0, timeout=30.0, memory=3 << 30,
       for _ in range(cases):
         data, fixed = mutate(kind, seeds[kind], rng)
         result = worker.run(kind, data)
-        if result["outcome"] == "hang":
+        if result["outcome"] in ("hang", "stopped"):
           # Once more in a fresh worker: a case that was only starved of
           # CPU on a busy machine finishes then.
           retried += 1
@@ -439,14 +474,14 @@ def run(kinds=KINDS, cases=1000, seed=0, timeout=30.0, memory=3 << 30,
         counts[result["outcome"]] += 1
         fixed_total += fixed
         fixed_decoded += fixed and result["outcome"] == "decoded"
-        if result["outcome"] in ("crash", "hang", "memory"):
+        if result["outcome"] in ("stopped", "crash", "hang", "memory"):
           if log:
             log(f"{kind}: {result} on {data.hex()[:120]}")
           if len(examples) < 5:
             examples.append({**result, "mutant": data.hex()[:400]})
       report["kinds"][kind] = {
           **counts, "checksum_fixed": fixed_total,
-          "checksum_fixed_decoded": fixed_decoded, "hangs_retried": retried,
+          "checksum_fixed_decoded": fixed_decoded, "retried": retried,
           "seconds": round(time.monotonic() - start, 1),
           "examples": examples}
       report["worker_restarts"] = worker.restarts
@@ -469,8 +504,9 @@ def main(argv=None):
   parser.add_argument("--cases", type=int, default=1000,
                       help="mutants per kind")
   parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--timeout", type=float, default=30.0,
-                      help="seconds per case before it counts as a hang")
+  parser.add_argument("--timeout", type=float, default=120.0,
+                      help="CPU seconds per case before it counts as a hang "
+                      "(over the worker's decode deadline: 40 per core)")
   parser.add_argument("--memory", type=float, default=3.0,
                       help="GiB of resident memory per case")
   parser.add_argument("--report", help="JSON file for the report")

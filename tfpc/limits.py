@@ -9,15 +9,31 @@ The budget: memory, by default half of this machine's physical memory
 ($TFPC_MAX_MEMORY or --max_memory: bytes, or with a K, M, G suffix); time,
 by default 30 minutes of this machine's cores at a nominal rate of
 `MACS_PER_CORE_SECOND` ($TFPC_MAX_DECODE_SECONDS).
+
+A decode that was let in also runs under a deadline of CPU time
+(`deadline`): past `DEADLINE_FACTOR` times its nominal time on one core, at
+least $TFPC_DECODE_DEADLINE_SECONDS, the process ends with one line and
+status 2. Python cannot interrupt a TensorFlow op, and
+tensorflow-compression 2.14's range decoder loops forever on some crafted
+payloads (docs/fuzz.md).
 """
 
 import collections
+import contextlib
 import os
+import sys
+import threading
+import time
 
 from tfpc import errors
 
 MACS_PER_CORE_SECOND = 1e10  # float32 multiply-adds, one recent x86 core
 DEFAULT_SECONDS = 1800
+DEADLINE_FACTOR = 20  # estimates within about 2x, a busy machine's slowdown
+DEFAULT_DEADLINE_SECONDS = 60  # at least: the first call traces the graph
+_DEADLINE_POLL_SECONDS = 0.5
+DEADLINE_STATUS = 2  # as tfpc's CLIs end on bad input
+DEADLINE_PASSED = "did not finish within"  # in the line `deadline` prints
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 Cost = collections.namedtuple("Cost", "memory work")
@@ -50,13 +66,16 @@ def budget(max_memory=None):
     max_memory = os.environ.get("TFPC_MAX_MEMORY") or physical_memory() // 2
   if isinstance(max_memory, str):
     max_memory = _parse_bytes(max_memory, "max_memory")
-  seconds = os.environ.get("TFPC_MAX_DECODE_SECONDS") or DEFAULT_SECONDS
-  try:
-    seconds = float(seconds)
-  except ValueError:
-    raise errors.ConfigError(f"TFPC_MAX_DECODE_SECONDS={seconds!r} is not "
-                             "a number") from None
+  seconds = _env_seconds("TFPC_MAX_DECODE_SECONDS", DEFAULT_SECONDS)
   return Cost(int(max_memory), seconds * _rate())
+
+
+def _env_seconds(name, default):
+  seconds = os.environ.get(name) or default
+  try:
+    return float(seconds)
+  except ValueError:
+    raise errors.ConfigError(f"{name}={seconds!r} is not a number") from None
 
 
 def fits(cost, allowed):
@@ -76,6 +95,49 @@ def check(cost, allowed, what):
         f"decoding {what} would take about {cost.work / _rate():.0f} s, over "
         f"the {allowed.work / _rate():.0f} s budget "
         "($TFPC_MAX_DECODE_SECONDS)")
+
+
+def deadline_seconds(cost):
+  """CPU seconds a decode of `cost` may use: `DEADLINE_FACTOR` times its
+  nominal time on one core, at least $TFPC_DECODE_DEADLINE_SECONDS (default
+  60). CPU time, not wall time: a busy machine slows a decode, not its work."""
+  return max(_env_seconds("TFPC_DECODE_DEADLINE_SECONDS",
+                          DEFAULT_DEADLINE_SECONDS),
+             DEADLINE_FACTOR * cost.work / MACS_PER_CORE_SECOND)
+
+
+@contextlib.contextmanager
+def deadline(cost, what):
+  """Runs the block under `deadline_seconds(cost)` of the process's CPU
+  time: past it, the process ends with status 2 and one line on stderr,
+  "PROGRAM: error: ...".
+
+  The bound on a decode that never returns: tensorflow-compression 2.14's
+  range decoder reads an Elias-gamma prefix with an unbounded loop, inside a
+  TF op that Python cannot interrupt (docs/fuzz.md). A watching thread runs
+  while the op holds no GIL; ending the process is what it can do.
+  """
+  seconds = deadline_seconds(cost)
+  start = time.process_time()
+  done = threading.Event()
+
+  def watch():
+    while not done.wait(_DEADLINE_POLL_SECONDS):
+      if time.process_time() - start > seconds:
+        sys.stderr.write(
+            f"{os.path.basename(sys.argv[0])}: error: decoding {what} "
+            f"{DEADLINE_PASSED} {round(seconds, 1):g} CPU seconds "
+            f"({DEADLINE_FACTOR} times its estimate, at least "
+            "$TFPC_DECODE_DEADLINE_SECONDS): a corrupted or crafted "
+            "payload\n")
+        sys.stderr.flush()
+        os._exit(DEADLINE_STATUS)  # pylint: disable=protected-access
+
+  threading.Thread(target=watch, daemon=True).start()
+  try:
+    yield
+  finally:
+    done.set()
 
 
 def _size(count):

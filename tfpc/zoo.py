@@ -5,6 +5,7 @@ to a model directory (its highest version), or a bare name looked up in the
 model root (`$TFPC_MODEL_DIR`, else the repository's `saved_models/`).
 """
 
+import contextlib
 import json
 import os
 
@@ -125,14 +126,27 @@ class CodecModel:
         block.memory + 3 * height * width,
         block.work * bitstream.num_blocks(height, width, block_shape))
 
+  def _describe(self, height, width, block_shape):
+    blocks = f" in blocks of {block_shape[1]}x{block_shape[0]}" if (
+        block_shape) else ""
+    return f"a {width}x{height} image{blocks} with {self.name}"
+
   def check_cost(self, height, width, block_shape=None, allowed=None):
     """Raises `DecodeTooCostlyError` if decoding such a file would exceed
     the budget `allowed` (default `limits.budget()`)."""
-    blocks = f" in blocks of {block_shape[1]}x{block_shape[0]}" if (
-        block_shape) else ""
     limits.check(self.decode_cost(height, width, block_shape),
                  allowed or limits.budget(),
-                 f"a {width}x{height} image{blocks} with {self.name}")
+                 self._describe(height, width, block_shape))
+
+  @contextlib.contextmanager
+  def bounded_decode(self, height, width, block_shape=None, allowed=None):
+    """Checks the cost of decoding such a file (`check_cost`), then runs the
+    block under the deadline that cost implies (`limits.deadline`: past it,
+    the process ends with one line and status 2)."""
+    self.check_cost(height, width, block_shape, allowed)
+    with limits.deadline(self.decode_cost(height, width, block_shape),
+                         self._describe(height, width, block_shape)):
+      yield
 
   def encode(self, pixels):
     """uint8 [H, W, 3] -> the bytes of a `.tfpc` file."""
@@ -144,14 +158,16 @@ class CodecModel:
     """`.tfpc` bytes -> uint8 [H, W, 3].
 
     Checks the file with `bitstream.unpack` and its cost against the budget
-    `allowed` (`check_cost`), then decodes its strings (`decode_strings`)."""
+    `allowed`, then decodes its strings (`decode_strings`) under the deadline
+    its cost implies (`bounded_decode`)."""
     container = bitstream.unpack(data, self.model_id, max_side, max_pixels)
     if container.block_shape:
       raise errors.BitstreamError("a file of blocks: decode it with "
                                   "tfpc.coding.decode")
-    self.check_cost(container.height, container.width, allowed=allowed)
-    return self.decode_strings(container.strings, container.height,
-                               container.width)
+    with self.bounded_decode(container.height, container.width,
+                             allowed=allowed):
+      return self.decode_strings(container.strings, container.height,
+                                 container.width)
 
   def decode_strings(self, strings, height, width):
     """The strings of one parsed image or block -> uint8 [height, width, 3].
