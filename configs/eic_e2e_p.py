@@ -21,23 +21,24 @@ mbt2018-mean-mse to the bit, docs/eic.md). `base` keeps the family's rate
 (lmbda 0.0035); `base_msssim` uses CompressAI's MS-SSIM weight of that
 quality (4.58). Learning rate 1e-4: 1e-3 wrecks the warm start in one step
 (28 dB to 8 dB on the training batch). The perceptual stages train on 64 x 64
-patches (at 128 a step took 44 s); the base stages on the family's 128 x 128.
+patches; the base stages on the family's 128 x 128.
 L_perc uses a **random** VGG19 (He init, seed 0: `vgg19_weights="random"`),
 since ImageNet weights cannot be had here; with VGG19 converted by
 `tfpc_weights`, pass `--config.stages.structure.options.vgg19_weights=imagenet`
 (and texture's).
 
-Budget (measured on 2 CPU cores shared with a training run, load 11-15:
-base 5.2 s/step, base_msssim 6.9 s/step at batch 8 of 128 x 128; a
-perceptual step 44 s at 128 x 128, about a quarter of that expected at 64):
-base 600 steps (~52 min), structure 150 (~30 min), about 1.5 hours:
+Budget. Seconds per step, batch 8 (`benchmarks/recipe_step_time.py`): base
+0.84 at 128 x 128, structure 1.29 at 64 x 64 with the training chain paused
+(idle machine: load 3-4); base 5.2, base_msssim 6.9 while it ran (load
+11-15), 44 for structure at 128 x 128. On 2 cores shared with the chain (about
+twice the idle time): base 2000 steps (~55 min), structure 400 (~17 min):
 
   tfpc_train --config=configs/eic_e2e_p.py --config.images=../shared/data/train-photos --config.train_dir=runs/eic_best --config.stages.no_perc.total_steps=0 --config.stages.no_adv.total_steps=0 --config.stages.base_msssim.total_steps=0 --config.stages.texture.total_steps=0
 
 A stage given 0 steps stops at its warm start (a checkpoint at step 0), so
-the same command without the overrides, later, trains the ablations (150 steps
-each) and the texture pair (base_msssim 600, ~70 min, from its step-0 warm
-start; texture 150) and skips the finished stages. Export a stage as any run:
+the same command without the overrides, later, trains the ablations (400 steps
+each) and the texture pair (base_msssim 2000, texture 400: about 1.5 hours
+shared) and skips the finished stages. Export a stage as any run:
 `tfpc_export --train_dir=runs/eic_best/structure ...`.
 """
 
@@ -51,9 +52,9 @@ def _base(**options):
   """An end-to-end base stage from `init_from`: `lmbda` (MSE) or
   `msssim_weight`."""
   return {"objective": "eic_base", "options": options,
-          "total_steps": 600, "learning_rate": 1e-4,
-          "final_learning_rate": 1e-5, "final_steps": 100, "log_every": 25,
-          "checkpoint_every": 100}
+          "total_steps": 2000, "learning_rate": 1e-4,
+          "final_learning_rate": 1e-5, "final_steps": 300, "log_every": 50,
+          "checkpoint_every": 250}
 
 
 def _perceptual(start_from, variant, **weights):
@@ -62,9 +63,9 @@ def _perceptual(start_from, variant, **weights):
           "options": {"variant": variant, "vgg19_weights": "random",
                       **weights},
           "networks": _DECODER_AND_DISCRIMINATOR,
-          "data": {"patch_size": 64, "crop_size": 128}, "total_steps": 150,
+          "data": {"patch_size": 64, "crop_size": 128}, "total_steps": 400,
           "learning_rate": 1e-4, "final_learning_rate": 5e-5,
-          "final_steps": 50, "log_every": 10, "checkpoint_every": 50}
+          "final_steps": 100, "log_every": 25, "checkpoint_every": 100}
 
 
 def get_config():
