@@ -9,14 +9,25 @@ gradient; docs/dpc.md). Stage `dpc` starts from it on
 ones the term means little; set `--config.stages.dpc.options.distance=lpips`
 where `tfpc_weights` has converted them. `sigma_schedule` (start, end, steps)
 anneals the quantizer's soft-assignment sigma linearly (default: constant
-1, as the shipped model). Demo-sized (N = 64, B = 3, K = 32,
-batch 4 of 128x128): on 2 shared CPU cores about 10 minutes for `mse` and 3 for
-`dpc`, far from the paper's budget.
+1, as the shipped model). Sizes: N = 64, B = 3, K = 32, batch 4 of 128x128.
+
+Best base: `mse` is the base every rate target starts from, so it gets the
+budget. Seconds per step (`benchmarks/recipe_step_time.py configs/dpc.py:mse
+configs/dpc.py:dpc`): mse 0.20, dpc 0.12 with the training chain paused (idle
+machine, load 3-4); mse 3.4 while the chain and other jobs ran (load 15-16).
+A 1-2 hour budget on 2 cores shared with the chain (about twice the idle
+time) gives 9,000-18,000 MSE steps: 15,000 (~1.7 h), the last 2,000 at 1e-4;
+then 2,000 `dpc` steps (~8 min). The shipped demo had 2,000 + 600. At load
+15 the MSE stage would take 14 h: stop it (a signal saves a checkpoint) and
+rerun the same command to resume.
 
 Each rate target t is an override of the one `dpc` stage, in its own run,
-so a run trains only the target asked for (the MSE stage is short at this
-size). Target 0.1 bpp (the default; `saved_models/dpc-msssim-demo` was
-trained with these settings as two Python `Trainer` runs, before this recipe):
+so a run trains only the target asked for; to start the other targets
+from the first run's base instead of training an MSE stage each, add
+`--config.init_from=runs/dpc-t0.1/mse --config.stages.mse.total_steps=0`
+to their commands. Target 0.1 bpp
+(the default; `saved_models/dpc-msssim-demo` had 2,000 + 600 steps of these
+settings, as two Python `Trainer` runs, before this recipe):
 
   tfpc_train --config=configs/dpc.py --config.images=../shared/data/train-photos --config.train_dir=runs/dpc-t0.1
 
@@ -47,13 +58,13 @@ def get_config():
   config.stages.mse = {
       "objective": "rd", "options": {"lmbda": 0.01},
       "networks": {"codec": {}},
-      "total_steps": 2000, "learning_rate": 1e-3, "final_learning_rate": 1e-4,
-      "final_steps": 300, "log_every": 100, "checkpoint_every": 500}
+      "total_steps": 15000, "learning_rate": 1e-3, "final_learning_rate": 1e-4,
+      "final_steps": 2000, "log_every": 100, "checkpoint_every": 500}
   config.stages.dpc = {
       "start_from": "mse", "objective": "dpc_rd",
       "options": {"alpha": 10.0, "beta": 1.0, "target_bpp": 0.1,
                   "distance": "none", "sigma_schedule": (1.0, 1.0, 1)},
       "networks": {"codec": {}},
-      "total_steps": 600, "learning_rate": 1e-4, "final_learning_rate": 1e-4,
-      "log_every": 100, "checkpoint_every": 200}
+      "total_steps": 2000, "learning_rate": 1e-4, "final_learning_rate": 1e-4,
+      "log_every": 100, "checkpoint_every": 500}
   return config

@@ -1,12 +1,17 @@
 """Warm starts by layer, with a report: in-process and through tfpc_train."""
 
+import os
+import runpy
+
 import ml_collections
 import numpy as np
 import pytest
 
+from conftest import REPO
 from conftest import run_cli
 from tfpc import codecs
 from tfpc import errors
+from tfpc import families
 from tfpc import zoo
 from tfpc.training import run_folder
 from tfpc.training import stages
@@ -117,3 +122,51 @@ def test_a_staged_recipe_starts_the_eic_decoder_from_mbt(mbt_run, tmp_path):
          "grdn_layers": 2, "grdn_blocks": 1, "grdn_groups": 1}
   stages.train(_recipe(tmp_path / "run", eic, mbt_run, total_steps=0))
   _assert_decoder_copied(str(tmp_path / "run" / "base"), mbt_run)
+
+
+def test_the_eic_recipe_starts_both_bases_from_the_mean_scale_family(
+    mbt_run, tmp_path):
+  """configs/eic_e2e_p.py: the family's codec plus a GRDN, at the rate of
+  the model init_from names; at toy size, both base stages copy everything
+  but the GRDN from init_from."""
+  config = runpy.run_path(os.path.join(REPO, "configs", "eic_e2e_p.py"))[
+      "get_config"]()
+  family = families.get("mbt2018-mean-mse")
+  shared = {key: value for key, value in
+            codecs.build_codec(config.codec).get_config().items()
+            if not key.startswith("grdn")}
+  assert shared == {**family.codec, "architecture": "eic-base"}
+  assert config.init_from == family.model_name(
+      config.stages.base.options.lmbda)
+  for name in ("structure", "no_perc", "no_adv", "texture"):
+    del config.stages[name]
+  config.codec = {**MBT, "architecture": "eic-base", "grdn_channels": 8,
+                  "grdn_growth": 4, "grdn_layers": 2, "grdn_blocks": 1,
+                  "grdn_groups": 1}
+  config.init_from, config.images = mbt_run, "skimage"
+  config.train_dir = str(tmp_path)
+  config.data = {"batch_size": 1, "patch_size": 64, "crop_size": 64}
+  for stage in config.stages.values():
+    stage.total_steps = 0
+  stages.train(config)
+  for name in ("base", "base_msssim"):
+    lines = (tmp_path / name / run_folder.WARM_START).read_text().splitlines()
+    assert [line.split(" variables")[0] for line in lines] == [
+        "warm start analysis_transform: 18 of 18",
+        "warm start hyper_analysis_transform: 8 of 8",
+        "warm start hyper_synthesis_transform: 6 of 6",
+        "warm start hyperprior: 8 of 8",
+        "warm start synthesis_transform: 18 of 30"]
+    assert lines[-1].endswith("left at initialization: layer-5")
+    _assert_decoder_copied(str(tmp_path / name), mbt_run)
+
+
+def test_nlaic_lite_takes_only_the_hyperprior_from_mbt2018(mbt_run):
+  """Its strided convolutions sit where mbt2018-mean's do, at the same
+  shapes, but without GDN: they are other layers, and none is copied."""
+  nlaic = codecs.build_codec({**MBT, "architecture": "nlaic-lite",
+                              "hyper_filters": 8, "num_blocks": 1})
+  report = warm_start.warm_start(nlaic, mbt_run)
+  assert {network: len(paths) for network, paths in report.copied.items()
+          } == {"hyper_analysis_transform": 8, "hyperprior": 8,
+                "hyper_synthesis_transform": 2}

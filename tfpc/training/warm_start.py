@@ -83,20 +83,26 @@ def _layer(path):
 
 def copy_layers(source, codec, strict=False):
   """Copies into `codec` every layer of `source` (a codec) with the same
-  object path and the same variable paths and shapes; returns (copied,
+  object path and the same variables (paths and shapes); returns (copied,
   left) as {network: [variable paths]}.
 
   Raises ConfigError when nothing is shared, or when `strict` and anything
   is left.
   """
   theirs = variables_by_path(source)
+  their_layers = {}
+  for path in theirs:
+    their_layers.setdefault(_layer(path), set()).add(path)
   layers = {}
   for path, variable in variables_by_path(codec).items():
     layers.setdefault(_layer(path), []).append((path, variable))
   copied, left = {}, {}
   for layer, variables in layers.items():
-    fits = all(path in theirs and theirs[path].shape == variable.shape
-               for path, variable in variables)
+    # The same variables, not a part of them: a convolution followed by GDN
+    # in the source is another layer than a plain one at the same place.
+    fits = (their_layers.get(layer) == {path for path, _ in variables} and
+            all(theirs[path].shape == variable.shape
+                for path, variable in variables))
     for path, variable in variables:
       if fits:
         variable.assign(theirs[path])
