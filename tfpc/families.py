@@ -63,7 +63,7 @@ _MBT64 = {"architecture": "mbt2018-mean", "num_filters": 64,
           "scale_max": 256.0}
 
 FAMILIES = {family.name: family for family in (
-    Family("bls2017-mse", _BLS64, "rd", note="the default: BLS2017, MSE"),
+    Family("bls2017-mse", _BLS64, "rd", note="BLS2017, MSE: the ProxIQA control"),
     Family("bls2017-vmafp", _BLS64, "vmafp", {"proxy_weight": 10.0},
            note="ProxIQA VMAF_p, the MSE control's start and budget"),
     Family("bls2017-vmafd", _BLS64, "vmaf_direct", {"vmaf_weight": 10.0},
@@ -78,7 +78,7 @@ FAMILIES = {family.name: family for family in (
     Family("bmshj2018-vmafp", _BMSHJ64, "vmafp", {"proxy_weight": 10.0},
            note="ProxIQA VMAF_p on the scale hyperprior"),
     Family("mbt2018-mean-mse", _MBT64, "rd",
-           note="mean-scale hyperprior, MSE: the base of EIC and NLAIC"),
+           note="the default: mean-scale hyperprior, MSE, the base of EIC"),
 )}
 
 

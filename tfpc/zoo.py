@@ -20,7 +20,7 @@ from tfpc.export import layout
 MODEL_ROOT = os.environ.get("TFPC_MODEL_DIR") or os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     "saved_models")
-DEFAULT_MODEL = "bls2017-mse"
+DEFAULT_MODEL = "mbt2018-mean-mse"
 
 
 def resolve(spec=None, root=None):

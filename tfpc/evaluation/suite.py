@@ -48,7 +48,7 @@ DEFAULT_METRICS = ("psnr", "psnr_y", "ssim", "msssim", "vmaf", "vmaf_neg")
 KODAK = os.path.normpath(os.path.join(
     os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 3, "shared",
     "data", "kodak"))
-DEFAULT_MODELS = "tfpc bls2017-mse=bls2017-mse"
+DEFAULT_MODELS = "tfpc mbt2018-mean-mse=mbt2018-mean-mse"
 _CACHE_VERSION = 1
 
 
