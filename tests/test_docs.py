@@ -198,14 +198,22 @@ def test_documented_training_command_runs_at_toy_size(tmp_path, program,
 BENCHMARK = re.compile(r"\bpython\S*\s+(benchmarks/[a-z_0-9]+\.py)(.*)$")
 
 
-def _defined_flags(script):
-  """Flag names a benchmark script defines (absl or argparse), read from
-  its source without running it."""
+def _defined_flags(script, seen=()):
+  """Flag names a benchmark script defines (absl or argparse), or a script
+  of its folder that it imports, read from their sources without running
+  them."""
   with open(os.path.join(REPO, script)) as f:
     text = f.read()
-  return set(re.findall(r"flags\.DEFINE_\w+\(\s*\"(\w+)\"", text) +
-             re.findall(r"add_argument\(\s*\"--(\w+)\"", text) +
-             re.findall(r"startswith\(\"--(\w+)=", text))
+  folder = os.path.dirname(script)
+  imported = {os.path.join(folder, f"{name}.py")
+              for name in re.findall(r"^import (\w+)", text, re.M)}
+  return set().union(
+      re.findall(r"flags\.DEFINE_\w+\(\s*\"(\w+)\"", text),
+      re.findall(r"add_argument\(\s*\"--(\w+)\"", text),
+      re.findall(r"startswith\(\"--(\w+)=", text),
+      *(_defined_flags(other, (*seen, script)) for other in imported
+        if other not in (*seen, script) and
+        os.path.exists(os.path.join(REPO, other))))
 
 
 def test_documented_benchmark_commands_name_shipped_scripts_and_flags():
