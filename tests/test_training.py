@@ -83,3 +83,13 @@ def test_patch_window_is_the_whole_resize_cropped():
       np.testing.assert_allclose(
           patch, whole[offset[0]:offset[0] + 24, offset[1]:offset[1] + 24],
           rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("total, final, rates", [
+    (4, 1, [1.0, 1.0, 1.0, 0.5]), (3, 0, [1.0, 1.0, 1.0]),
+    (2, 2, [0.5, 0.5])])
+def test_final_learning_rate_covers_exactly_the_last_steps(total, final,
+                                                           rates):
+  schedule = training.loop.learning_rate_schedule(total, final, 1.0, 0.5)
+  # The optimizer asks for step k's rate after k - 1 iterations.
+  assert [float(schedule(i)) for i in range(total)] == rates

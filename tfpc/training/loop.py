@@ -28,6 +28,14 @@ SCHEDULE_DEFAULTS = {"total_steps": 1000, "learning_rate": 1e-4,
                      "checkpoint_every": 1000, "max_nonfinite_steps": 20}
 
 
+def learning_rate_schedule(total_steps, final_steps, learning_rate,
+                           final_learning_rate):
+  """The rate of the step after `iterations` steps: `learning_rate`, then
+  `final_learning_rate` for the last `final_steps` of `total_steps`."""
+  return tf.keras.optimizers.schedules.PiecewiseConstantDecay(
+      [total_steps - final_steps - 1], [learning_rate, final_learning_rate])
+
+
 class TrainingDivergedError(errors.TfpcError):
   """Losses or gradients stayed NaN/Inf for too many consecutive steps."""
 
@@ -103,9 +111,9 @@ class Trainer:
         name: Network(loss, model) for name, (loss, model) in
         {"codec": ("loss", codec), **objective.auxiliary}.items()}
     self._lead = next(iter(self.networks))
-    self.schedule = tf.keras.optimizers.schedules.PiecewiseConstantDecay(
-        [max(total_steps - final_steps, 0)],
-        [schedule["learning_rate"], schedule["final_learning_rate"]])
+    self.schedule = learning_rate_schedule(
+        total_steps, final_steps, schedule["learning_rate"],
+        schedule["final_learning_rate"])
     self.optimizers = {}
     with self.strategy.scope():
       for name, network in self.networks.items():
@@ -223,7 +231,7 @@ class Trainer:
     record = {"step": step,
               **{k: v / counts[k] for k, v in sums.items()},
               **{f"{k}_skipped": v for k, v in skipped.items()},
-              "learning_rate": float(self.schedule(step)),
+              "learning_rate": float(self.schedule(step - 1)),
               "replicas": self.strategy.num_replicas_in_sync,
               "steps_per_second": (step - start_step) /
                                   max(time.time() - start_time, 1e-9),
