@@ -25,7 +25,7 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top
 from tfpc import errors
 from tfpc import image as image_lib
 
-USAGE_ERROR = 2
+USAGE_ERROR = errors.USAGE_ERROR
 
 
 def _program():
@@ -33,7 +33,7 @@ def _program():
 
 
 def fail(message, status=USAGE_ERROR):
-  print(f"{_program()}: error: {message}", file=sys.stderr)
+  print(errors.error_line(message), file=sys.stderr)
   sys.exit(status)
 
 

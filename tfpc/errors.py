@@ -1,5 +1,15 @@
 """Exceptions raised by tfpc. Every one carries a one-line, user-facing reason."""
 
+import os
+import sys
+
+USAGE_ERROR = 2  # the exit status of a tfpc program refusing its input
+
+
+def error_line(message):
+  """The one line a tfpc program prints on an error: "PROGRAM: error: ..."."""
+  return f"{os.path.basename(sys.argv[0])}: error: {message}"
+
 
 class TfpcError(Exception):
   """Base class of all tfpc errors."""

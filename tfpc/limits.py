@@ -32,7 +32,7 @@ DEFAULT_SECONDS = 1800
 DEADLINE_FACTOR = 20  # estimates within about 2x, a busy machine's slowdown
 DEFAULT_DEADLINE_SECONDS = 60  # at least: the first call traces the graph
 _DEADLINE_POLL_SECONDS = 0.5
-DEADLINE_STATUS = 2  # as tfpc's CLIs end on bad input
+DEADLINE_STATUS = errors.USAGE_ERROR
 DEADLINE_PASSED = "did not finish within"  # in the line `deadline` prints
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -124,12 +124,11 @@ def deadline(cost, what):
   def watch():
     while not done.wait(_DEADLINE_POLL_SECONDS):
       if time.process_time() - start > seconds:
-        sys.stderr.write(
-            f"{os.path.basename(sys.argv[0])}: error: decoding {what} "
-            f"{DEADLINE_PASSED} {round(seconds, 1):g} CPU seconds "
-            f"({DEADLINE_FACTOR} times its estimate, at least "
+        sys.stderr.write(errors.error_line(
+            f"decoding {what} {DEADLINE_PASSED} {round(seconds, 1):g} CPU "
+            f"seconds ({DEADLINE_FACTOR} times its estimate, at least "
             "$TFPC_DECODE_DEADLINE_SECONDS): a corrupted or crafted "
-            "payload\n")
+            "payload") + "\n")
         sys.stderr.flush()
         os._exit(DEADLINE_STATUS)  # pylint: disable=protected-access
 

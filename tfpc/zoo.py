@@ -133,19 +133,19 @@ class CodecModel:
 
   def check_cost(self, height, width, block_shape=None, allowed=None):
     """Raises `DecodeTooCostlyError` if decoding such a file would exceed
-    the budget `allowed` (default `limits.budget()`)."""
-    limits.check(self.decode_cost(height, width, block_shape),
-                 allowed or limits.budget(),
+    the budget `allowed` (default `limits.budget()`); returns its cost."""
+    cost = self.decode_cost(height, width, block_shape)
+    limits.check(cost, allowed or limits.budget(),
                  self._describe(height, width, block_shape))
+    return cost
 
   @contextlib.contextmanager
   def bounded_decode(self, height, width, block_shape=None, allowed=None):
     """Checks the cost of decoding such a file (`check_cost`), then runs the
     block under the deadline that cost implies (`limits.deadline`: past it,
     the process ends with one line and status 2)."""
-    self.check_cost(height, width, block_shape, allowed)
-    with limits.deadline(self.decode_cost(height, width, block_shape),
-                         self._describe(height, width, block_shape)):
+    cost = self.check_cost(height, width, block_shape, allowed)
+    with limits.deadline(cost, self._describe(height, width, block_shape)):
       yield
 
   def encode(self, pixels):
