@@ -47,7 +47,7 @@ def main(argv):
     raise errors.ConfigError("give SOURCE and at least one LABEL=RUN")
   sources = {"source": argv[1]}
   sources.update(item.partition("=")[::2] for item in argv[2:])
-  codecs = {label: warm_start.source_codec(spec)
+  codecs = {label: warm_start.source_codec(spec)[0]
             for label, spec in sources.items()}
   paths = data.list_images(FLAGS.images or harness.KODAK)[:FLAGS.limit]
   print("| image | model | bpp (estimated) | PSNR dB |\n|---|---|---:|---:|")

@@ -65,7 +65,7 @@ def get_config(arg=None):
   config.train_dir = ""
   config.images = ""
   config.init_from = control.model_name(lmbda)
-  config.codec = control.codec
+  config.codec = control.codec_at(lmbda)
   config.data = ml_collections.ConfigDict(
       {"batch_size": 8, "patch_size": 128, "crop_size": 256, "seed": 0})
   patch_size = config.data.get_ref("patch_size")  # the proxies' follows it

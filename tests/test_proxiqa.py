@@ -155,6 +155,21 @@ def test_protocol_trains_vmaf_direct_from_the_mse_start_at_equal_budget():
   assert (family.name, name) == ("bls2017-vmafd", "bls2017-vmafd-l0.018")
 
 
+def test_a_family_may_size_its_codec_by_rate():
+  family = families.get("mbt2018-mean-mse")
+  wide, narrow = family.codec_at(0.1), family.codec_at(0.0035)
+  assert (wide["latent_channels"], narrow["latent_channels"]) == (192, 64)
+  assert {k: v for k, v in wide.items() if k != "latent_channels"} == {
+      k: v for k, v in narrow.items() if k != "latent_channels"}
+  assert families.family_of(wide, "rd", {"lmbda": 0.1}) == (
+      family, "mbt2018-mean-mse-l0.1")
+  # A run's codec must be the one of its rate: narrow at 0.1 is no family's.
+  assert families.family_of(narrow, "rd", {"lmbda": 0.1}) == (None, None)
+  config = runpy.run_path(os.path.join(REPO, "configs", "proxiqa.py"))[
+      "get_config"]("mbt2018-mean-mse,lmbda=0.018")
+  assert config.codec.to_dict() == wide
+
+
 def test_true_scores_are_the_metric_of_the_coded_images(photo):
   x = patches(photo)
   x_hat = x + 7.3

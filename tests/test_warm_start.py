@@ -13,6 +13,7 @@ from tfpc import codecs
 from tfpc import errors
 from tfpc import families
 from tfpc import zoo
+from tfpc.training import recipe
 from tfpc.training import run_folder
 from tfpc.training import stages
 from tfpc.training import warm_start
@@ -170,3 +171,17 @@ def test_nlaic_lite_takes_only_the_hyperprior_from_mbt2018(mbt_run):
   assert {network: len(paths) for network, paths in report.copied.items()
           } == {"hyper_analysis_transform": 8, "hyperprior": 8,
                 "hyper_synthesis_transform": 2}
+
+
+def test_a_description_names_the_step_its_start_was_taken_at(tmp_path):
+  """The source run trains on after the warm start: the description of the
+  warm-started run still names the step it copied, not the source's latest."""
+  stages.train(_recipe(tmp_path / "source", MBT, total_steps=1))
+  stages.train(_recipe(tmp_path / "run", MBT, str(tmp_path / "source/base"),
+                       total_steps=1))
+  assert " at step 1" in (tmp_path / "run/base" /
+                          run_folder.WARM_START).read_text()
+  stages.train(_recipe(tmp_path / "source", MBT, total_steps=3))
+  assert run_folder.trained_steps(str(tmp_path / "source/base")) == 3
+  text = recipe.describe(str(tmp_path / "run/base"))
+  assert text.count(": 1 steps") == 2 and ": 3 steps" not in text, text

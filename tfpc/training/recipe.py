@@ -227,10 +227,12 @@ def _settings_text(settings, leave_out=()):
                    if k not in leave_out and v not in (None, ""))
 
 
-def _wall_time(train_dir):
-  """", N.N h" of logged training (first to last log record), or ""."""
+def _wall_time(train_dir, step):
+  """", N.N h" of logged training up to `step` (first to last log record),
+  or ""."""
   try:
-    records = [r for r in run_folder.read_log(train_dir) if "time" in r]
+    records = [r for r in run_folder.read_log(train_dir)
+               if "time" in r and r.get("step", 0) <= step]
   except OSError:
     return ""
   if len(records) < 2:
@@ -238,18 +240,20 @@ def _wall_time(train_dir):
   return f", {(records[-1]['time'] - records[0]['time']) / 3600:.1f} h wall clock"
 
 
-def describe(train_dir):
-  """How the run's latest checkpoint was made, in one sentence (its start
-  described the same way, or by its exported description)."""
+def describe(train_dir, step=None):
+  """How the run's checkpoint at `step` (default: its latest) was made, in
+  one sentence (its start described the same way, at the step the warm
+  start took, or by its exported description)."""
   info = run_info(train_dir)
+  step = step or run_folder.trained_steps(train_dir)
   text = (f"{info.codec['architecture']} "
           f"({_settings_text(info.codec, ('architecture',))}), "
           f"{info.stage['objective']} "
           f"({_settings_text(info.stage['options'], ('proxy_init',))}): "
-          f"{run_folder.trained_steps(train_dir)} steps"
-          f"{_wall_time(train_dir)}")
+          f"{step} steps{_wall_time(train_dir, step)}")
   if run_folder.is_training_run(info.start):
-    return f"{text} from [{describe(info.start)}]"
+    start = describe(info.start, run_folder.warm_start_step(train_dir))
+    return f"{text} from [{start}]"
   if info.start:
     start = zoo.read_metadata(zoo.resolve(info.start)).get("description")
     return f"{text} from {info.start}" + (f" [{start}]" if start else "")

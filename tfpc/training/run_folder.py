@@ -12,6 +12,7 @@
 
 import json
 import os
+import re
 
 import tensorflow as tf
 
@@ -139,6 +140,22 @@ def read_log(train_dir):
       except json.JSONDecodeError:
         continue  # a line cut short by a kill
   return records
+
+
+def at_step(source, step):
+  """How a warm start names a training run source: at the step it took."""
+  return f"{source} at step {step}"
+
+
+def warm_start_step(train_dir):
+  """The step of the training run the run warm-started from (None when it
+  started from a model, from scratch, or before steps were recorded)."""
+  try:
+    with open(os.path.join(train_dir, WARM_START)) as f:
+      found = re.search(r" at step (\d+)", f.read())
+  except OSError:
+    return None
+  return int(found.group(1)) if found else None
 
 
 def write_warm_start(train_dir, lines):

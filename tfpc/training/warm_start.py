@@ -20,10 +20,11 @@ from tfpc.training import run_folder
 
 
 def source_codec(source):
-  """The codec of `source`: a training run folder or an exported model."""
+  """(codec, step) of `source`: a training run folder at its latest
+  checkpoint's step, or an exported model (step None)."""
   if run_folder.is_training_run(source):
-    return run_folder.restore_codec(source)[0]
-  return zoo.load_keras(source)
+    return run_folder.restore_codec(source)
+  return zoo.load_keras(source), None
 
 
 def variables_by_path(root):
@@ -48,19 +49,23 @@ def variables_by_path(root):
 
 @dataclasses.dataclass
 class Report:
-  """What a warm start copied: per network, copied and left variable paths."""
+  """What a warm start copied: per network, copied and left variable paths;
+  `step`, the checkpoint step of a training run source (None for a model)."""
   source: str
   copied: dict
   left: dict
   restored: list
+  step: int = None
 
   def lines(self):
     """One line per network of the codec, then one for the others."""
     lines = []
+    source = self.source if self.step is None else run_folder.at_step(
+        self.source, self.step)
     for network in sorted(set(self.copied) | set(self.left)):
       copied, left = self.copied.get(network, []), self.left.get(network, [])
       line = (f"warm start {network}: {len(copied)} of "
-              f"{len(copied) + len(left)} variables from {self.source}")
+              f"{len(copied) + len(left)} variables from {source}")
       if left:
         layers = sorted({path.split("/")[1] if "/" in path else path
                          for path in left})
@@ -68,7 +73,7 @@ class Report:
       lines.append(line)
     if self.restored:
       lines.append(f"warm start {', '.join(self.restored)}: restored from "
-                   f"{self.source}")
+                   f"{source}")
     return lines
 
 
@@ -131,8 +136,9 @@ def warm_start(codec, source, networks=None, strict=False):
   Returns:
     A `Report`.
   """
+  their_codec, step = source_codec(source)
   try:
-    copied, left = copy_layers(source_codec(source), codec, strict)
+    copied, left = copy_layers(their_codec, codec, strict)
   except errors.ConfigError as e:
     raise errors.ConfigError(f"{e} (from {source})") from None
   restored = []
@@ -149,4 +155,4 @@ def warm_start(codec, source, networks=None, strict=False):
         raise errors.ConfigError(
             f"init_from {source}: {sorted(found)} do not fit ({e})") from None
       restored = sorted(found)
-  return Report(str(source), copied, left, restored)
+  return Report(str(source), copied, left, restored, step)
