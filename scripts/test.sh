@@ -19,4 +19,4 @@ export TF_CPP_MIN_LOG_LEVEL=3
 workers=${TFPC_TEST_WORKERS:-2}
 parallel=()
 [ "$workers" = 0 ] || parallel=(-n "$workers" --dist loadfile)
-exec .venv/bin/python -m pytest -q "${parallel[@]}" tests "$@"
+exec .venv/bin/python -m pytest -q --durations=15 "${parallel[@]}" tests "$@"

@@ -320,7 +320,12 @@ def test_tfpc_train_killed_and_resumed(tmp_path):
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   assert f"step {saved + 3}" in result.stdout
-  assert [r["step"] for r in _log(train_dir)] == list(range(1, saved + 4))
+  log = _log(train_dir)
+  assert [r["step"] for r in log] == list(range(1, saved + 4))
+  # CPU time accumulates across the kill: the resumed records count on from
+  # the last record kept, not from zero
+  cpu = [r["cpu_seconds"] for r in log]
+  assert cpu == sorted(cpu) and cpu[saved] > cpu[saved - 1] > 0
   # the proxy was checkpointed with the codec: it resumed, not restarted
   reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(train_dir))
   assert any(name.startswith("proxy/") for name in

@@ -227,7 +227,8 @@ class Trainer:
       following += 1
     return min(following, self.total_steps)
 
-  def _record(self, step, sums, counts, skipped, start_step, start_time):
+  def _record(self, step, sums, counts, skipped, start_step, start_time,
+              start_cpu):
     record = {"step": step,
               **{k: v / counts[k] for k, v in sums.items()},
               **{f"{k}_skipped": v for k, v in skipped.items()},
@@ -235,7 +236,8 @@ class Trainer:
               "replicas": self.strategy.num_replicas_in_sync,
               "steps_per_second": (step - start_step) /
                                   max(time.time() - start_time, 1e-9),
-              "time": time.time()}
+              "time": time.time(),
+              "cpu_seconds": start_cpu + time.process_time()}
     self.objective.on_log(record)
     return record
 
@@ -257,6 +259,10 @@ class Trainer:
     sums, counts, skipped, record = {}, {}, dict.fromkeys(self.networks, 0), None
     step = start_step = int(self.step.numpy())
     start_time = time.time()
+    # The run's CPU time so far (its log up to the resumed step), minus this
+    # process's CPU time before the first step.
+    start_cpu = (run_folder.cpu_seconds(self.train_dir, start_step) -
+                 time.process_time())
     bar = tqdm(total=self.total_steps, initial=start_step, unit="step",
                mininterval=1 if sys.stderr.isatty() else 30,
                disable=None, dynamic_ncols=True)
@@ -283,7 +289,7 @@ class Trainer:
         bar.update(step - bar.n)
         if self._is_log_step(step) and counts:
           record = self._record(step, sums, counts, skipped, start_step,
-                                start_time)
+                                start_time, start_cpu)
           log.write(json.dumps(record) + "\n")
           with writer.as_default(step=step):
             for name, value in record.items():

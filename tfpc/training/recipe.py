@@ -227,9 +227,9 @@ def _settings_text(settings, leave_out=()):
                    if k not in leave_out and v not in (None, ""))
 
 
-def _wall_time(train_dir, step):
-  """", N.N h" of logged training up to `step` (first to last log record),
-  or ""."""
+def _hours(train_dir, step):
+  """", N.N h wall clock[, N.N CPU h]" of the run's log up to `step` (first
+  to last record; CPU hours where the records have them), or ""."""
   try:
     records = [r for r in run_folder.read_log(train_dir)
                if "time" in r and r.get("step", 0) <= step]
@@ -237,7 +237,9 @@ def _wall_time(train_dir, step):
     return ""
   if len(records) < 2:
     return ""
-  return f", {(records[-1]['time'] - records[0]['time']) / 3600:.1f} h wall clock"
+  text = f", {(records[-1]['time'] - records[0]['time']) / 3600:.1f} h wall clock"
+  cpu = run_folder.cpu_seconds(train_dir, step)
+  return text + (f", {cpu / 3600:.2f} CPU h" if cpu else "")
 
 
 def describe(train_dir, step=None):
@@ -250,7 +252,7 @@ def describe(train_dir, step=None):
           f"({_settings_text(info.codec, ('architecture',))}), "
           f"{info.stage['objective']} "
           f"({_settings_text(info.stage['options'], ('proxy_init',))}): "
-          f"{step} steps{_wall_time(train_dir, step)}")
+          f"{step} steps{_hours(train_dir, step)}")
   if run_folder.is_training_run(info.start):
     start = describe(info.start, run_folder.warm_start_step(train_dir))
     return f"{text} from [{start}]"

@@ -158,6 +158,17 @@ def warm_start_step(train_dir):
   return int(found.group(1)) if found else None
 
 
+def cpu_seconds(train_dir, step):
+  """CPU seconds the run's processes spent training up to `step`, as its
+  log records them (0 without such a record)."""
+  try:
+    records = read_log(train_dir)
+  except OSError:
+    return 0.0
+  return max((r["cpu_seconds"] for r in records
+              if "cpu_seconds" in r and r.get("step", 0) <= step), default=0.0)
+
+
 def write_warm_start(train_dir, lines):
   os.makedirs(train_dir, exist_ok=True)
   _write_atomically(os.path.join(train_dir, WARM_START),
