@@ -144,9 +144,16 @@ def test_every_documented_command_names_real_flags():
 
 
 def _toy_runs():
-  runs = []
+  """The concrete training commands; a staged recipe once per recipe
+  argument: its toy run sets every stage's steps, so the documented variants
+  of one recipe differ only in overrides, which the flag test checks."""
+  runs, recipes = [], set()
   for source, program, argv, concrete in documented_commands():
     if program in TOY and concrete and argv and argv != ["--helpfull"]:
+      recipe = next((a for a in argv if a.startswith("--config=")), None)
+      if recipe in recipes:
+        continue
+      recipes.update([recipe] if recipe else [])
       runs.append(pytest.param(program, argv, id=f"{source}:{program}"))
   return runs
 
