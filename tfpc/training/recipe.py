@@ -238,7 +238,7 @@ def _hours(train_dir, step):
   if len(records) < 2:
     return ""
   text = f", {(records[-1]['time'] - records[0]['time']) / 3600:.1f} h wall clock"
-  cpu = run_folder.cpu_seconds(train_dir, step)
+  cpu = records[-1].get("cpu_seconds")  # cumulative: the last is the total
   return text + (f", {cpu / 3600:.2f} CPU h" if cpu else "")
 
 
