@@ -3,7 +3,7 @@
 Usage: .venv/bin/python benchmarks/codec_speed.py [--num_filters=64]
        [--images=../shared/data/kodak] [--limit=8] [--rounds=3]
        [--peer=compressai.json]
-In one process, on the same weights (BLS2017: the shipped `bls2017-mse`
+In one process, on the same weights (BLS2017: the shipped `bls2017-mse-l0.0008`
 model when --num_filters=64, else untrained; BMSHJ2018: untrained), times the
 codec's `compress`/`decompress` functions (range coding included, model
 loading and tracing excluded) traced two ways: through the Keras layers on
@@ -94,7 +94,7 @@ def _run(function, *args):
 
 def build(architecture):
   if architecture == "bls2017" and FLAGS.num_filters == 64:
-    return zoo.load_keras("bls2017-mse"), "shipped bls2017-mse"
+    return zoo.load_keras("bls2017-mse-l0.0008"), "shipped bls2017-mse-l0.0008"
   return codecs.build_codec({"architecture": architecture,
                              "num_filters": FLAGS.num_filters}), "untrained"
 

@@ -1,6 +1,6 @@
 """Range-coding tables of factorized priors: tfc's eager build vs tfpc's graph build.
 
-Usage: .venv/bin/python benchmarks/coding_tables.py [--models=bls2017-mse,bmshj2018-mse,eic-base-demo,nlaic-lite-demo]
+Usage: .venv/bin/python benchmarks/coding_tables.py [--models=bls2017-mse-l0.0008,bmshj2018-vmafp-l0.0008,eic-base-demo,mbt2018-mean-mse]
 For each shipped model's factorized prior (`prior` or `hyperprior`), builds the
 coding tables both ways, in turn, and prints both times, their ratio and
 whether tables and quantization offsets are identical. Building these tables
@@ -20,8 +20,9 @@ from tfpc import zoo
 
 import harness  # benchmarks/, beside this script
 
-flags.DEFINE_list("models", ["bls2017-mse", "bmshj2018-mse", "eic-base-demo",
-                             "nlaic-lite-demo"], "Shipped models to load.")
+flags.DEFINE_list("models", ["bls2017-mse-l0.0008", "bmshj2018-vmafp-l0.0008",
+                             "eic-base-demo", "mbt2018-mean-mse"],
+                  "Shipped models to load.")
 FLAGS = flags.FLAGS
 
 

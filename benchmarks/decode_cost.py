@@ -17,8 +17,8 @@ import subprocess
 import sys
 import tempfile
 
-MODELS = ("bls2017-mse", "bmshj2018-mse", "eic-base-demo", "dpc-msssim-demo",
-          "nlaic-lite-demo")
+MODELS = ("bls2017-mse-l0.0008", "bmshj2018-vmafp-l0.0008", "mbt2018-mean-mse",
+          "eic-base-demo", "dpc-msssim-demo")
 
 _ENCODE = r"""
 import sys

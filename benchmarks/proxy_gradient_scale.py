@@ -1,6 +1,6 @@
 """How much the proxy term of eq. 7 weighs against MSE in the codec's gradient.
 
-  .venv/bin/python benchmarks/proxy_gradient_scale.py --model=bls2017-mse \
+  .venv/bin/python benchmarks/proxy_gradient_scale.py --model=mbt2018-mean-mse \
       --proxy_dirs=runs/proxies/vmaf,runs/proxies/ssim,runs/proxies/msssim
 
 Codes one batch of training patches with an exported codec (training mode, as
@@ -19,7 +19,7 @@ from tfpc import data
 from tfpc import losses
 from tfpc import zoo
 
-flags.DEFINE_string("model", "bls2017-mse", "Exported codec.")
+flags.DEFINE_string("model", "mbt2018-mean-mse", "Exported codec.")
 flags.DEFINE_list("proxy_dirs", None, "Saved proxies.", required=True)
 flags.DEFINE_string("images", "../shared/data/train-photos",
                     "Photos for the batch.")

@@ -10,10 +10,11 @@ decisions see d = value - base = 0, which decodes 0 forever while the bytes
 read past the end are zero (docs/fuzz.md).
 
   PYTHONPATH=. python benchmarks/range_decoder_trace.py FILE.tfpc \
-      [--model=bls2017-mse] [--mutants=20000 --seed=1]
+      [--model=bls2017-mse-l0.0008] [--mutants=20000 --seed=1]
 
 With --mutants: that many mutants of FILE's payload (1-4 bit flips) under
-headers claiming 48, 64, 80 or 96 rows; counts those that loop forever.
+headers claiming 48, 64, 80 or 96 rows; counts those that loop forever and
+prints the first one's rows and payload (hex), a test's fixture.
 """
 
 import argparse
@@ -111,7 +112,7 @@ def trace(string, rows, count):
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("file")
-  parser.add_argument("--model", default="bls2017-mse")
+  parser.add_argument("--model", default="bls2017-mse-l0.0008")
   parser.add_argument("--mutants", type=int, default=0)
   parser.add_argument("--seed", type=int, default=1)
   args = parser.parse_args()
@@ -142,8 +143,10 @@ def main():
       for _ in range(rng.integers(1, 5)):
         mutant[rng.integers(len(mutant))] ^= 1 << rng.integers(8)
       height = int(rng.choice([48, 64, 80, 96]))
-      looping += trace(bytes(mutant), rows,
-                       count(height, container.width))[2]
+      if trace(bytes(mutant), rows, count(height, container.width))[2]:
+        if not looping:
+          print(f"first: {container.width}x{height}, {bytes(mutant).hex()}")
+        looping += 1
     print(f"{args.mutants} mutants claiming 48 to 96 rows: {looping} loop "
           "forever")
 

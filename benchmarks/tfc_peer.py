@@ -4,7 +4,7 @@ on the same weights, side by side in one process.
 Usage:
   git clone https://github.com/tensorflow/compression /tmp/tfc   # the peer's script
   .venv/bin/python benchmarks/tfc_peer.py --tfc_script=/tmp/tfc/models/bmshj2018.py \
-      [--model=bmshj2018-mse] [--limit=8] [--rounds=3]
+      [--model=bmshj2018-vmafp-l0.0008] [--limit=8] [--rounds=3]
 
 The peer's `BMSHJ2018Model` is built with the model's config and gets its
 variables (the same architecture, variable for variable, shapes checked); its
@@ -39,7 +39,7 @@ import harness  # benchmarks/, beside this script
 
 flags.DEFINE_string("tfc_script", None, "Path of tfc's models/bmshj2018.py.",
                     required=True)
-flags.DEFINE_string("model", "bmshj2018-mse", "Exported bmshj2018 model.")
+flags.DEFINE_string("model", "bmshj2018-vmafp-l0.0008", "Exported bmshj2018 model.")
 flags.DEFINE_string("images", harness.KODAK, "Folder of PNGs.")
 flags.DEFINE_integer("limit", 8, "Images (the first, sorted).")
 flags.DEFINE_integer("rounds", 3, "Timed rounds over the images.")

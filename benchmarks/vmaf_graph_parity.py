@@ -38,8 +38,9 @@ flags.DEFINE_integer("kodak_images", 24, "Kodak images used.")
 flags.DEFINE_integer("photos", 12, "Training photos used (509x381 crops).")
 flags.DEFINE_integer("learned_images", 8,
                      "Kodak images also coded by tfpc's codecs.")
-flags.DEFINE_list("learned", ["bls2017-mse-l0.0008", "bls2017-mse-l0.018",
-                              "bls2017-mse-l0.1", "bls2017-vmafp-l0.018"],
+flags.DEFINE_list("learned", ["mbt2018-mean-mse-l0.0008", "mbt2018-mean-mse",
+                              "mbt2018-mean-mse-l0.018",
+                              "bls2017-vmafp-l0.0008"],
                   "tfpc models (saved_models/) coding the learned images.")
 flags.DEFINE_string("save_pairs", None, "Write Y planes + libvmaf scores here.")
 FLAGS = flags.FLAGS

@@ -44,6 +44,8 @@ shared) and skips the finished stages. Export a stage as any run:
 
 import ml_collections
 
+from tfpc.losses import eic as eic_losses
+
 _DECODER_AND_DISCRIMINATOR = {"codec": {"modules": ("synthesis_transform",)},
                               "discriminator": {}}
 
@@ -58,10 +60,13 @@ def _base(**options):
 
 
 def _perceptual(start_from, variant, **weights):
-  """A decoder-only stage; `weights` override the variant's (0 ablates)."""
+  """A decoder-only stage; `weights` override the variant's (0 ablates). All
+  three weights are config fields, so a command line can set them."""
+  defaults = dict(zip(("rec_weight", "perc_weight", "adv_weight"),
+                      eic_losses.VARIANTS[variant][1]))
   return {"start_from": start_from, "objective": "eic_perceptual",
           "options": {"variant": variant, "vgg19_weights": "random",
-                      **weights},
+                      **defaults, **weights},
           "networks": _DECODER_AND_DISCRIMINATOR,
           "data": {"patch_size": 64, "crop_size": 128}, "total_steps": 400,
           "learning_rate": 1e-4, "final_learning_rate": 5e-5,

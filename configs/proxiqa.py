@@ -1,7 +1,7 @@
 r"""Staged recipe: the equal-budget ProxIQA protocol at one rate (docs/proxiqa.md).
 
 For one lambda, every family of `tfpc.families` on the same codec as the
-named MSE family (e.g. bls2017: bls2017-mse, -vmafp, -ssimp, -msssimp) gets
+named MSE family (e.g. mbt2018-mean: mbt2018-mean-mse, -vmafp) gets
 a stage, and all of them start from the same stage `start` (the MSE start):
 the MSE control (stage `mse`) and each perceptual family (stage named after
 its objective: ProxIQA's `vmafp`, ... with a proxy each, and `vmaf_direct`,
@@ -17,16 +17,18 @@ perceptual objectives, `proxies` a folder of pre-trained proxies, one per
 metric (made once by tfpc_pretrain_proxy; default: fresh proxies). CPU
 scale: 200 steps of 8x128x128 per stage (2-5 min each on 2 cores):
 
-  tfpc_train --config=configs/proxiqa.py:bls2017-mse,lmbda=0.0035,only=vmafp --config.images=../shared/data/train-photos --config.train_dir=runs/proxiqa/bls2017-l0.0035
+  tfpc_train --config=configs/proxiqa.py:mbt2018-mean-mse,only=vmafp --config.images=../shared/data/train-photos --config.train_dir=runs/proxiqa/mbt2018-l0.0035
 
 The shipped families were trained from pre-trained proxies (add
 `,proxies=runs/proxies` to the argument), made once per metric by
 
-  tfpc_pretrain_proxy --images=../shared/data/train-photos --metric=vmaf --codec_model=bls2017-mse --output_dir=runs/proxies/vmaf
+  tfpc_pretrain_proxy --images=../shared/data/train-photos --metric=vmaf --codec_model=mbt2018-mean-mse --output_dir=runs/proxies/vmaf
 
-Then `tfpc_export --train_dir=runs/proxiqa/bls2017-l0.0035/vmafp` exports a
-stage under its family's model name (here bls2017-vmafp) with a description
-of how it was made.
+(the shipped ones' proxy: on the outputs of bls2017-mse, docs/proxiqa.md).
+Then `tfpc_export --train_dir=runs/proxiqa/mbt2018-l0.0035/vmafp` exports a
+stage under its family's model name (here mbt2018-mean-vmafp) with a
+description of how it was made. The BLS2017 and BMSHJ2018 families (bls2017-mse,
+...) are recipes too; most of their models left saved_models/ (docs/models.md).
 """
 
 import ml_collections
@@ -41,7 +43,7 @@ STAGE = {"learning_rate": 1e-4, "final_learning_rate": 1e-4,
 
 def parse(arg):
   """{family, lmbda, only, start_steps, proxies} of the recipe argument."""
-  name, *items = (arg or "bls2017-mse").split(",")
+  name, *items = (arg or "mbt2018-mean-mse").split(",")
   settings = {"family": name, "lmbda": families.DEFAULT_LMBDA, "only": "",
               "start_steps": 0, "proxies": ""}
   for item in items:

@@ -159,10 +159,16 @@ def _toy_runs():
 
 
 def _toy_staged_run(argv, output):
-  """A staged recipe's command at toy size: every stage 2 steps."""
+  """A staged recipe's command at toy size: every stage 2 steps; pre-trained
+  proxies (`proxies=DIR`, made where the documented run happened) give way
+  to fresh ones, as the output folder does."""
   import runpy  # pylint: disable=g-import-not-at-top
   path = next(a.split("=", 1)[1] for a in argv if a.startswith("--config="))
   path, _, arg = path.partition(":")
+  arg = re.sub(r",proxies=[^,]*", "", arg)
+  recipe = f"{path}:{arg}" if arg else path
+  argv = [f"--config={recipe}" if a.startswith("--config=") else a
+          for a in argv]
   get_config = runpy.run_path(os.path.join(REPO, path))["get_config"]
   config = get_config(arg) if arg else get_config()
   toy = ["--config.images=skimage", "--config.data.batch_size=1",

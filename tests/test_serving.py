@@ -307,7 +307,8 @@ def test_interrupted_export_leaves_no_version(tmp_path):
 
 def test_client_side_coding_of_the_serving_analysis(serving_root, photo):
   pixels = photo[30:130, 50:190]
-  for name, root in (("bls2017-mse", None), ("tiny-bmshj2018", serving_root)):
+  for name, root in ((zoo.DEFAULT_MODEL, None),
+                     ("tiny-bmshj2018", serving_root)):
     serving = tf.saved_model.load(zoo.resolve(name + export.SERVING_SUFFIX,
                                               root))
     codec = zoo.load(name, root)

@@ -93,6 +93,10 @@ FAMILIES = {family.name: family for family in (
            note="the default: mean-scale hyperprior, MSE, the base of EIC; "
            "192 latent channels at the two high rates",
            codec_at_lmbda=((0.018, _WIDE_LATENT), (0.1, _WIDE_LATENT))),
+    # Weight 15: at 10 it missed its floor (docs/proxiqa.md).
+    Family("mbt2018-mean-vmafp", _MBT64, "vmafp", {"proxy_weight": 15.0},
+           lmbdas=(DEFAULT_LMBDA,),
+           note="ProxIQA VMAF_p on the default, at its rate"),
 )}
 
 

@@ -55,9 +55,16 @@ import numpy as np
 from tfpc import bitstream
 from tfpc import limits
 
-ARCHITECTURES = {"bls2017": "bls2017-mse", "bmshj2018": "bmshj2018-mse",
+# A shipped model of each architecture; where none earns its place in
+# saved_models/ (docs/models.md), an untrained stand-in of the configuration
+# its demo had: a decoder's robustness does not depend on its training.
+NLAIC_STAND_IN = {"architecture": "nlaic-lite", "num_filters": 32,
+                  "latent_channels": 32, "hyper_filters": 32,
+                  "num_blocks": 1, "attention_chunk": 256}
+ARCHITECTURES = {"bls2017": "bls2017-mse-l0.0008",
+                 "bmshj2018": "bmshj2018-vmafp-l0.0008",
                  "eic-base": "eic-base-demo", "dpc": "dpc-msssim-demo",
-                 "nlaic-lite": "nlaic-lite-demo"}
+                 "nlaic-lite": NLAIC_STAND_IN}
 KINDS = (*(f"tfpc-{a}" for a in ARCHITECTURES), "tfpc-blocks", "pth-zip",
          "pth-legacy", "image-png", "image-jpeg")
 OUTCOMES = ("decoded", "clean", "stopped", "crash", "hang", "memory")
@@ -65,10 +72,32 @@ BLOCKS_ARCHITECTURE = "bls2017"  # codes the file of blocks
 WORKER_ENV = {"TFPC_MAX_MEMORY": "1G", "TFPC_MAX_DECODE_SECONDS": "2",
               "TFPC_DECODE_DEADLINE_SECONDS": "10",
               "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1"}
+STAND_IN_ROOT = "TFPC_FUZZ_STAND_INS"  # the workers' folder of stand-ins
 WALL_FACTOR = 10  # a case's wall-time limit, in CPU-time limits
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _EDGE_VALUES = (0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 0x3fff, 0x4000, 0x4001,
                 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xffffffff)
+
+
+def stand_in(config, root):
+  """The untrained model of codec `config` (weights seeded: the same in every
+  process), exported to `root` on first use; a `CodecModel`."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfpc import codecs  # pylint: disable=g-import-not-at-top
+  from tfpc import export  # pylint: disable=g-import-not-at-top
+  from tfpc import zoo  # pylint: disable=g-import-not-at-top
+  name = f"untrained-{config['architecture']}"
+  if not os.path.isdir(os.path.join(root, name)):
+    tf.keras.utils.set_random_seed(0)
+    export.export_codec(codecs.build_codec(config), root, name)
+  return zoo.load(name, root)
+
+
+def load_models(stand_in_root):
+  """{architecture: CodecModel} of `ARCHITECTURES`."""
+  from tfpc import zoo  # pylint: disable=g-import-not-at-top
+  return {a: zoo.load(m) if isinstance(m, str) else stand_in(m, stand_in_root)
+          for a, m in ARCHITECTURES.items()}
 
 
 # Seeds: one valid file per kind.
@@ -314,10 +343,8 @@ def _decode(kind, data, models, folder):
 def _worker():
   """Loads the models, says "ready", answers "seeds", then decodes cases
   until EOF."""
-  import tempfile  # pylint: disable=g-import-not-at-top
   from tfpc import errors  # pylint: disable=g-import-not-at-top
-  from tfpc import zoo  # pylint: disable=g-import-not-at-top
-  models = {a: zoo.load(name) for a, name in ARCHITECTURES.items()}
+  models = load_models(os.environ[STAND_IN_ROOT])
   folder = tempfile.mkdtemp(prefix="tfpc-fuzz-")
   stdin, stdout = sys.stdin.buffer, sys.stdout
   stdout.write("ready\n")
@@ -351,8 +378,9 @@ def _worker():
 class _Worker:
   """The worker process, watched: time and resident memory per case."""
 
-  def __init__(self, timeout, memory):
+  def __init__(self, timeout, memory, stand_in_root):
     self.timeout, self.memory = timeout, memory
+    self.stand_in_root = stand_in_root
     self.process = self.stderr = None
     self.restarts = -1
 
@@ -365,7 +393,8 @@ class _Worker:
         [sys.executable, "-m", "tfpc.fuzz", "--worker"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=self.stderr, env={
-            **os.environ, **WORKER_ENV, "PYTHONPATH": os.pathsep.join(
+            **os.environ, **WORKER_ENV, STAND_IN_ROOT: self.stand_in_root,
+            "PYTHONPATH": os.pathsep.join(
                 [_ROOT, os.environ.get("PYTHONPATH", "")])})
     if self.process.stdout.readline() != b"ready\n":
       raise RuntimeError("the fuzz worker did not start")
@@ -449,7 +478,8 @@ def run(kinds=KINDS, cases=1000, seed=0, timeout=120.0, memory=3 << 30,
   recomputed checksums, seconds, examples of crashes; plus worker restarts.
   It is also written to `report_path` after each kind, if given.
   """
-  worker = _Worker(timeout, memory)
+  stand_ins = tempfile.TemporaryDirectory(prefix="tfpc-fuzz-models-")
+  worker = _Worker(timeout, memory, stand_ins.name)
   try:
     seeds = worker.run("seeds", b"", timeout=max(timeout, 600))
     if "outcome" in seeds:
@@ -495,6 +525,7 @@ def run(kinds=KINDS, cases=1000, seed=0, timeout=120.0, memory=3 << 30,
     return report
   finally:
     worker.stop()
+    stand_ins.cleanup()
 
 
 def main(argv=None):
