@@ -86,7 +86,9 @@ FAMILIES = {family.name: family for family in (
            note="ProxIQA SSIM_p (proxy of SSIM in dB)", shipped=False),
     Family("bls2017-msssimp", _BLS64, "msssim_dbp", {"proxy_weight": 3.0},
            note="ProxIQA MS-SSIM_p (proxy of MS-SSIM in dB)", shipped=False),
-    Family("bmshj2018-mse", _BMSHJ64, "rd", note="BMSHJ2018, MSE control"),
+    # Not shipped: no rate met its floor (docs/models.md).
+    Family("bmshj2018-mse", _BMSHJ64, "rd", note="BMSHJ2018, MSE control",
+           shipped=False),
     Family("bmshj2018-vmafp", _BMSHJ64, "vmafp", {"proxy_weight": 10.0},
            note="ProxIQA VMAF_p on the scale hyperprior"),
     Family("mbt2018-mean-mse", _MBT64, "rd",
