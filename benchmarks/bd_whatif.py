@@ -15,7 +15,6 @@ import csv
 
 from absl import app
 from absl import flags
-import numpy as np
 
 from tfpc.evaluation import bdrate
 
@@ -29,34 +28,29 @@ flags.mark_flags_as_required(["results", "curve"])
 FLAGS = flags.FLAGS
 
 
-def bd_rate(points, anchor, shift):
-  """Mean per-image BD-rate of `points` {image: [(setting, bpp, psnr)]}
-  against `anchor` {image: [(bpp, psnr)]}, with `shift` {setting: dB}."""
-  values = []
-  for image, own in points.items():
-    test = ([b for _, b, _ in own], [q + shift.get(s, 0.0) for s, _, q in own])
-    value, reason = bdrate.bd_rate(tuple(zip(*anchor[image])), test, "pchip")
-    if reason is None:
-      values.append(value)
-  return float(np.mean(values)), len(values)
+def bd_rate(rows, shift):
+  """(BD-rate, images) of the curve against the anchor, as tfpc_eval's
+  table, with the curve's PSNR moved by `shift` {setting: dB}."""
+  records = [{"curve": r["curve"], "image": r["image"], "bpp": float(r["bpp"]),
+              "metrics": {"psnr": float(r["psnr"]) + (
+                  shift.get(r["setting"], 0.0) if r["curve"] == FLAGS.curve
+                  else 0.0)}} for r in rows]
+  cell = bdrate.table(records, FLAGS.anchor, ["psnr"], "pchip")[
+      FLAGS.curve]["psnr"]
+  return cell["bd_rate"], cell["images"]
 
 
 def main(argv):
   del argv
-  points, anchor = {}, {}
   with open(FLAGS.results) as f:
-    for row in csv.DictReader(f):
-      bpp, psnr = float(row["bpp"]), float(row["psnr"])
-      if row["curve"] == FLAGS.curve:
-        points.setdefault(row["image"], []).append((row["setting"], bpp, psnr))
-      elif row["curve"] == FLAGS.anchor:
-        anchor.setdefault(row["image"], []).append((bpp, psnr))
-  value, images = bd_rate(points, anchor, {})
+    rows = [r for r in csv.DictReader(f)
+            if r["curve"] in (FLAGS.curve, FLAGS.anchor)]
+  value, images = bd_rate(rows, {})
   print(f"{FLAGS.curve} against {FLAGS.anchor}, PSNR BD-rate (pchip, "
         f"{images} images): {value:+.1f}% as measured")
   for model in FLAGS.models:
     shifted = ", ".join(
-        f"+{float(s):g} dB {bd_rate(points, anchor, {model: float(s)})[0]:+.1f}%"
+        f"+{float(s):g} dB {bd_rate(rows, {model: float(s)})[0]:+.1f}%"
         for s in FLAGS.shifts)
     print(f"  {model} moved up: {shifted}")
 

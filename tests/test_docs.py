@@ -143,6 +143,13 @@ def test_every_documented_command_names_real_flags():
   assert not problems, "\n".join(problems)
 
 
+def _without_proxies(recipe):
+  """A recipe argument without its pre-trained proxies (`proxies=DIR`, made
+  where the documented run happened): toy runs train fresh ones, as they
+  write to their own output folder."""
+  return re.sub(r",proxies=[^,]*", "", recipe)
+
+
 def _toy_runs():
   """The concrete training commands; a staged recipe once per recipe
   argument: its toy run sets every stage's steps, so the documented variants
@@ -150,7 +157,8 @@ def _toy_runs():
   runs, recipes = [], set()
   for source, program, argv, concrete in documented_commands():
     if program in TOY and concrete and argv and argv != ["--helpfull"]:
-      recipe = next((a for a in argv if a.startswith("--config=")), None)
+      recipe = next((_without_proxies(a) for a in argv
+                     if a.startswith("--config=")), None)
       if recipe in recipes:
         continue
       recipes.update([recipe] if recipe else [])
@@ -159,16 +167,12 @@ def _toy_runs():
 
 
 def _toy_staged_run(argv, output):
-  """A staged recipe's command at toy size: every stage 2 steps; pre-trained
-  proxies (`proxies=DIR`, made where the documented run happened) give way
-  to fresh ones, as the output folder does."""
+  """A staged recipe's command at toy size: every stage 2 steps."""
   import runpy  # pylint: disable=g-import-not-at-top
+  argv = [_without_proxies(a) if a.startswith("--config=") else a
+          for a in argv]
   path = next(a.split("=", 1)[1] for a in argv if a.startswith("--config="))
   path, _, arg = path.partition(":")
-  arg = re.sub(r",proxies=[^,]*", "", arg)
-  recipe = f"{path}:{arg}" if arg else path
-  argv = [f"--config={recipe}" if a.startswith("--config=") else a
-          for a in argv]
   get_config = runpy.run_path(os.path.join(REPO, path))["get_config"]
   config = get_config(arg) if arg else get_config()
   toy = ["--config.images=skimage", "--config.data.batch_size=1",
