@@ -2,7 +2,7 @@
 # Continues a 192-latent-channel rate of mbt2018-mean-mse (docs/results.md, "The
 # default family"), resumable: rerun it and it resumes from its run folder under the
 # checkout; on a new machine it starts again from the committed export.
-#   bash scripts/train_default_wide.sh 0.018  # from -l0.018 version 3: 6,000 steps at 3e-5
+#   bash scripts/train_default_wide.sh 0.018  # from -l0.018 version 3: 6,000 steps at 3e-5 (made version 4)
 #   bash scripts/train_default_wide.sh 0.1    # from -l0.1 version 2: 20,000 steps, 1e-4 then 3e-5
 # Then export and evaluate: tfpc_export --train_dir=runs/mbt64w-l<LAMBDA>-<d|b> --form=codec
 set -euo pipefail
