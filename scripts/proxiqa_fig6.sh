@@ -3,10 +3,8 @@
 # while training BLS2017-32 with VMAF_p from scratch at the recipe default
 # proxy weight, (a) with a pre-trained proxy kept fixed, (b) alternating.
 # Same seed, data, initial codec and initial proxy; only --proxy_mode differs.
-# Most BLS2017 and BMSHJ2018 models left saved_models/ when they missed their
-# floors (docs/models.md): run this against the commit that had them,
-#   git worktree add ../tfpc-84bccbf 84bccbf
-#   TFPC_MODEL_DIR=../tfpc-84bccbf/saved_models bash scripts/proxiqa_fig6.sh
+# Uses models that left saved_models/ (README, "Shipped models": run it with
+# TFPC_MODEL_DIR=../tfpc-84bccbf/saved_models, a worktree of 84bccbf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${STEPS:-400}

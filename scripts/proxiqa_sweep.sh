@@ -5,10 +5,8 @@
 # from the MSE family's model at 0.0035) at that proxy weight, exported to
 # runs/sweep_models, all evaluated on Kodak (real bits); the table and plot go
 # to docs/proxiqa/sweep.md and sweep.png.
-# Most BLS2017 and BMSHJ2018 models left saved_models/ when they missed their
-# floors (docs/models.md): run this against the commit that had them,
-#   git worktree add ../tfpc-84bccbf 84bccbf
-#   TFPC_MODEL_DIR=../tfpc-84bccbf/saved_models bash scripts/proxiqa_sweep.sh
+# Uses models that left saved_models/ (README, "Shipped models": run it with
+# TFPC_MODEL_DIR=../tfpc-84bccbf/saved_models, a worktree of 84bccbf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 weights=${WEIGHTS:-"1 3 10 30"}

@@ -6,10 +6,8 @@
 # results, runs/eval_table1/rd.json, shown whole in its report.html. Cached in
 # runs/eval_table1: a rerun computes only what is new. Copies the tables and
 # figures into docs/proxiqa/.
-# Most BLS2017 and BMSHJ2018 models left saved_models/ when they missed their
-# floors (docs/models.md): run this against the commit that had them,
-#   git worktree add ../tfpc-84bccbf 84bccbf
-#   TFPC_MODEL_DIR=../tfpc-84bccbf/saved_models bash scripts/proxiqa_table1.sh
+# Uses models that left saved_models/ (README, "Shipped models": run it with
+# TFPC_MODEL_DIR=../tfpc-84bccbf/saved_models, a worktree of 84bccbf).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=runs/eval_table1
