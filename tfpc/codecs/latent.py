@@ -153,10 +153,23 @@ class Hyperprior(LatentCodec):
   outputs means, then scale indexes). Symbols are round(y - mean), coded with
   a `LocationScaleIndexedEntropyModel` whose scale table index is the hyper
   synthesis output, clipped and truncated.
+
+  `quantizer` says what the synthesis transform sees in training: "noise",
+  y plus uniform noise (Ballé et al.), or "ste", round(y - mean) + mean with
+  a straight-through gradient: the values it decodes at test time (Minnen
+  and Singh 2020; CompressAI's `quantizer="ste"`). The rate is the noisy
+  estimate either way; the side latents keep noise (their quantization
+  offset is estimated iteratively, too slow for every step).
   """
 
+  QUANTIZERS = ("noise", "ste")
+
   def __init__(self, hyper_analysis, hyper_synthesis, channels, side_channels,
-               num_scales=64, scale_min=0.11, scale_max=256.0, mean=False):
+               num_scales=64, scale_min=0.11, scale_max=256.0, mean=False,
+               quantizer="noise"):
+    if quantizer not in self.QUANTIZERS:
+      raise ValueError(f"quantizer must be one of {self.QUANTIZERS}, "
+                       f"not {quantizer!r}")
     self.side = Factorized(side_channels, "side_latents", "hyperprior", "side",
                            downsampling=4)
     super().__init__(
@@ -165,7 +178,7 @@ class Hyperprior(LatentCodec):
         hyper_synthesis_transform=hyper_synthesis, **self.side.parts)
     self.num_scales, self.scale_min, self.scale_max = (
         num_scales, scale_min, scale_max)
-    self.mean = mean
+    self.mean, self.quantizer = mean, quantizer
     if mean:
       self.synthesis_symbols = ("latents", "side_latents")
     self._exact_synthesis = None
@@ -198,6 +211,9 @@ class Hyperprior(LatentCodec):
     loc, index = self._parameters(self.hyper_synthesis_transform(side["y_hat"]))
     y_hat, bits = self.entropy_models(False)["latent"](
         y, index, loc, training=training)
+    if training and self.quantizer == "ste":
+      center = 0.0 if loc is None else loc
+      y_hat = tfc.round_st(y - center) + center
     return {"y_hat": y_hat, "bits": bits + side["bits"],
             "z_hat": side["y_hat"]}
 
