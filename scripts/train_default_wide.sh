@@ -1,28 +1,35 @@
 #!/usr/bin/env bash
-# Continues a 192-latent-channel rate of mbt2018-mean-mse (docs/results.md, "The
-# default family"), resumable: rerun it and it resumes from its run folder under the
-# checkout; on a new machine it starts again from the committed export.
-#   bash scripts/train_default_wide.sh 0.018  # from -l0.018 version 3: 6,000 steps at 3e-5 (made version 4)
-#   bash scripts/train_default_wide.sh 0.1    # from -l0.1 version 2: 20,000 steps, 1e-4 then 3e-5
-#   bash scripts/train_default_wide.sh 0.05   # from -l0.018 version 4: 5,000 steps, 1e-4 then 3e-5
-#   bash scripts/train_default_wide.sh 0.008  # from -l0.018 version 4: 5,000 steps, 1e-4 then 3e-5
-# Then export and evaluate: tfpc_export --train_dir=runs/mbt64w-l<LAMBDA>-<d|b> --form=codec
+# The runs of the 192-latent-channel rates of mbt2018-mean-mse (docs/results.md, "The
+# default family"), one per name, each resumable: rerun it and it resumes from its run
+# folder under the checkout; on a new machine it starts again from the committed export.
+#   bash scripts/train_default_wide.sh l0.018-d   # from -l0.018 version 3: 6,000 steps at 3e-5 (made version 4)
+#   bash scripts/train_default_wide.sh l0.1-b     # from -l0.1 version 2: 20,000 steps, 1e-4 then 3e-5 (stopped at 1,500)
+#   bash scripts/train_default_wide.sh l0.05      # from -l0.018 version 4: 5,000 steps, 1e-4 then 3e-5 (made -l0.05 version 1)
+#   bash scripts/train_default_wide.sh l0.008     # from -l0.018 version 4: 5,000 steps, 1e-4 then 3e-5 (made -l0.008 version 1)
+#   bash scripts/train_default_wide.sh l0.008-b   # from -l0.008 version 1: 8,000 steps, 1e-4 then 3e-5
+#   bash scripts/train_default_wide.sh l0.0035-b  # from -l0.008 version 1: 8,000 steps, 1e-4 then 3e-5
+# Then export and evaluate: tfpc_export --train_dir=runs/mbt64w-<RUN> --form=codec
 set -euo pipefail
 cd "$(dirname "$0")/.."
-lmbda=${1:-}
-case "$lmbda" in
-  0.018) run=(--init_from=mbt2018-mean-mse-l0.018/3 --learning_rate=3e-5
-              --total_steps=6000 --final_steps=0 --train_dir=runs/mbt64w-l0.018-d) ;;
-  0.1) run=(--init_from=mbt2018-mean-mse-l0.1 --learning_rate=1e-4
-            --total_steps=20000 --final_steps=3000 --train_dir=runs/mbt64w-l0.1-b) ;;
-  0.05|0.008) run=(--init_from=mbt2018-mean-mse-l0.018/4 --learning_rate=1e-4
-                   --total_steps=5000 --final_steps=1500
-                   --train_dir=runs/mbt64w-l$lmbda) ;;
-  *) echo "usage: $0 0.018|0.1|0.05|0.008 [tfpc_train flags]" >&2; exit 2 ;;
+name=${1:-}
+case "$name" in
+  l0.018-d) run=(--init_from=mbt2018-mean-mse-l0.018/3 --learning_rate=3e-5
+                 --total_steps=6000 --final_steps=0) ;;
+  l0.1-b) run=(--init_from=mbt2018-mean-mse-l0.1 --learning_rate=1e-4
+               --total_steps=20000 --final_steps=3000) ;;
+  l0.05|l0.008) run=(--init_from=mbt2018-mean-mse-l0.018/4 --learning_rate=1e-4
+                     --total_steps=5000 --final_steps=1500) ;;
+  l0.008-b|l0.0035-b) run=(--init_from=mbt2018-mean-mse-l0.008/1
+                           --learning_rate=1e-4 --total_steps=8000
+                           --final_steps=3000) ;;
+  *) echo "usage: $0 l0.018-d|l0.1-b|l0.05|l0.008|l0.008-b|l0.0035-b [tfpc_train flags]" >&2
+     exit 2 ;;
 esac
+lmbda=${name#l}
+lmbda=${lmbda%-*}
 shift
 exec .venv/bin/tfpc_train --images=../shared/data/train-photos \
   --architecture=mbt2018-mean --num_filters=64 \
   --codec_options=latent_channels=192 --objective=mse --lmbda="$lmbda" \
   --final_learning_rate=3e-5 --log_every=100 --checkpoint_every=500 \
-  "${run[@]}" "$@"
+  --train_dir="runs/mbt64w-$name" "${run[@]}" "$@"

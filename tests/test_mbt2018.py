@@ -27,7 +27,8 @@ def test_mean_scale_codec_through_every_binary(photo, tmp_path):
   with open(os.path.join(run, "config.json")) as f:
     assert json.load(f) == {
         "architecture": "mbt2018-mean", "num_filters": 8, "latent_channels": 6,
-        "num_scales": 32, "scale_min": 0.11, "scale_max": 256.0}
+        "num_scales": 32, "scale_min": 0.11, "scale_max": 256.0,
+        "quantizer": "noise"}
 
   result = run_cli("tfpc_export", f"--train_dir={run}", "--name=toy-mbt",
                    f"--base_dir={models}")

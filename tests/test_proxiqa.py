@@ -157,14 +157,14 @@ def test_protocol_trains_vmaf_direct_from_the_mse_start_at_equal_budget():
 
 def test_a_family_may_size_its_codec_by_rate():
   family = families.get("mbt2018-mean-mse")
-  wide, narrow = family.codec_at(0.1), family.codec_at(0.0035)
+  wide, narrow = family.codec_at(0.05), family.codec_at(0.0035)
   assert (wide["latent_channels"], narrow["latent_channels"]) == (192, 64)
   assert {k: v for k, v in wide.items() if k != "latent_channels"} == {
       k: v for k, v in narrow.items() if k != "latent_channels"}
-  assert families.family_of(wide, "rd", {"lmbda": 0.1}) == (
-      family, "mbt2018-mean-mse-l0.1")
-  # A run's codec must be the one of its rate: narrow at 0.1 is no family's.
-  assert families.family_of(narrow, "rd", {"lmbda": 0.1}) == (None, None)
+  assert families.family_of(wide, "rd", {"lmbda": 0.05}) == (
+      family, "mbt2018-mean-mse-l0.05")
+  # A run's codec must be the one of its rate: narrow at 0.05 is no family's.
+  assert families.family_of(narrow, "rd", {"lmbda": 0.05}) == (None, None)
   config = runpy.run_path(os.path.join(REPO, "configs", "proxiqa.py"))[
       "get_config"]("mbt2018-mean-mse,lmbda=0.018")
   assert config.codec.to_dict() == wide
