@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The runs of mbt2018-mean-mse's 192-latent-channel rates and of its 64-channel default
-# (docs/results.md, "The default family"), one per name, each resumable: rerun it and it resumes from its run
-# folder under the checkout; on a new machine it starts again from the committed export.
+# (docs/results.md, "The default family"), one per name, each resumable: rerun it and it
+# resumes from its run folder under the checkout; on a new machine it starts again from the
+# committed export.
 #   bash scripts/train_default_wide.sh l0.018-d   # from -l0.018 version 3: 6,000 steps at 3e-5 (made version 4)
 #   bash scripts/train_default_wide.sh l0.1-b     # from -l0.1 version 2: 20,000 steps, 1e-4 then 3e-5 (stopped at 1,500;
 #                                                 its start is at e7b27fc: README, "restore")

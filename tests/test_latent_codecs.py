@@ -65,6 +65,6 @@ def test_ste_quantizer_trains_the_synthesis_on_rounded_latents(config):
 
 
 def test_unknown_quantizer_is_refused():
-  with pytest.raises(ValueError, match="quantizer must be one of"):
+  with pytest.raises(errors.ConfigError, match="quantizer must be one of"):
     codecs.build_codec({"architecture": "mbt2018-mean", "num_filters": 8,
                         "quantizer": "soft"})

@@ -23,6 +23,7 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 
 from tfpc import entropy
+from tfpc import errors
 from tfpc.codecs import transforms
 
 Symbol = collections.namedtuple("Symbol", "name channels downsampling")
@@ -168,8 +169,8 @@ class Hyperprior(LatentCodec):
                num_scales=64, scale_min=0.11, scale_max=256.0, mean=False,
                quantizer="noise"):
     if quantizer not in self.QUANTIZERS:
-      raise ValueError(f"quantizer must be one of {self.QUANTIZERS}, "
-                       f"not {quantizer!r}")
+      raise errors.ConfigError(f"quantizer must be one of {self.QUANTIZERS}, "
+                               f"not {quantizer!r}")
     self.side = Factorized(side_channels, "side_latents", "hyperprior", "side",
                            downsampling=4)
     super().__init__(
