@@ -98,10 +98,11 @@ class EICBase(mbt2018.MBT2018Mean):
   separate_decoder = True
 
   def __init__(self, num_filters=192, latent_channels=128, num_scales=64,
-               scale_min=0.11, scale_max=256.0, grdn_channels=32,
-               grdn_growth=16, grdn_layers=3, grdn_blocks=2, grdn_groups=2):
+               scale_min=0.11, scale_max=256.0, quantizer="noise",
+               grdn_channels=32, grdn_growth=16, grdn_layers=3, grdn_blocks=2,
+               grdn_groups=2):
     super().__init__(num_filters, latent_channels, num_scales, scale_min,
-                     scale_max)
+                     scale_max, quantizer)
     post_filter = GRDN(grdn_channels, grdn_growth, grdn_layers, grdn_blocks,
                        grdn_groups, name="grdn")
     self.synthesis_transform = tf.keras.Sequential(
