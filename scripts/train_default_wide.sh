@@ -17,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:-}
+latents=192
 case "$name" in
   l0.018-d) run=(--init_from=mbt2018-mean-mse-l0.018/3 --learning_rate=3e-5
                  --total_steps=6000 --final_steps=0) ;;
@@ -29,9 +30,9 @@ case "$name" in
                            --final_steps=3000) ;;
   l0.005|l0.012) run=(--init_from=mbt2018-mean-mse-l0.008/2 --learning_rate=1e-4
                       --total_steps=3500 --final_steps=1500) ;;
-  l0.0035-c) run=(--init_from=mbt2018-mean-mse/2 --learning_rate=1e-4
-                  --total_steps=6000 --final_steps=2000
-                  --codec_options=latent_channels=64) ;;
+  l0.0035-c) latents=64
+             run=(--init_from=mbt2018-mean-mse/2 --learning_rate=1e-4
+                  --total_steps=6000 --final_steps=2000) ;;
   *) echo "usage: $0 l0.018-d|l0.1-b|l0.05|l0.008|l0.008-b|l0.0035-b|l0.0035-c|l0.005|l0.012 [tfpc_train flags]" >&2
      exit 2 ;;
 esac
@@ -40,6 +41,6 @@ lmbda=${lmbda%-*}
 shift
 exec .venv/bin/tfpc_train --images=../shared/data/train-photos \
   --architecture=mbt2018-mean --num_filters=64 \
-  --codec_options=latent_channels=192 --objective=mse --lmbda="$lmbda" \
+  --codec_options=latent_channels=$latents --objective=mse --lmbda="$lmbda" \
   --final_learning_rate=3e-5 --log_every=100 --checkpoint_every=500 \
   --train_dir="runs/mbt64w-$name" "${run[@]}" "$@"

@@ -213,8 +213,7 @@ class Hyperprior(LatentCodec):
     y_hat, bits = self.entropy_models(False)["latent"](
         y, index, loc, training=training)
     if training and self.quantizer == "ste":
-      center = 0.0 if loc is None else loc
-      y_hat = tfc.round_st(y - center) + center
+      y_hat = tfc.round_st(y, loc)
     return {"y_hat": y_hat, "bits": bits + side["bits"],
             "z_hat": side["y_hat"]}
 
