@@ -55,13 +55,22 @@ def get_config():
   config.data = {"batch_size": 4, "patch_size": 128, "crop_size": 256,
                  "seed": 0}
   config.stages = ml_collections.ConfigDict()
+  # Rate off (its target is above what 6 centers can cost): with a rate
+  # term from the start, the importance map switches every latent off in
+  # ~25 steps, before the decoder has learned anything, and stays there.
   config.stages.mse = {
-      "objective": "rd", "options": {"lmbda": 0.01},
+      "objective": "rd", "options": {"lmbda": 0.01, "target_bpp": 2.0},
       "networks": {"codec": {}},
-      "total_steps": 15000, "learning_rate": 1e-3, "final_learning_rate": 1e-4,
+      "total_steps": 6000, "learning_rate": 1e-3,
+      "log_every": 100, "checkpoint_every": 500}
+  config.stages.mse_rate = {
+      "start_from": "mse", "objective": "rd",
+      "options": {"lmbda": 0.01, "target_bpp": 0.1},
+      "networks": {"codec": {}},
+      "total_steps": 9000, "learning_rate": 1e-4, "final_learning_rate": 1e-5,
       "final_steps": 2000, "log_every": 100, "checkpoint_every": 500}
   config.stages.dpc = {
-      "start_from": "mse", "objective": "dpc_rd",
+      "start_from": "mse_rate", "objective": "dpc_rd",
       "options": {"alpha": 10.0, "beta": 1.0, "target_bpp": 0.1,
                   "distance": "none", "sigma_schedule": (1.0, 1.0, 1)},
       "networks": {"codec": {}},

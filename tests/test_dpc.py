@@ -251,6 +251,23 @@ def test_objective_clips_the_rate_and_trains(tiny_dpc, image):
       2.0 * (1 - float(terms["msssim"])) + float(terms["bpp"]), rel=1e-6)
 
 
+def test_rd_with_a_target_stops_the_rate_below_it(tiny_dpc, image):
+  """The recipe's MSE stages: lmbda * MSE + max(t, bpp); below t the rate
+  passes no gradient to the importance map, above it the plain objective."""
+  x = tf.cast(image[None], tf.float32)
+  importance = tiny_dpc.analysis_transform.layers[-1].bias
+  results = {}
+  for target in (10.0, 0.0):
+    objective = losses.OBJECTIVES["rd"](tiny_dpc, lmbda=0.0, target_bpp=target)
+    with tf.GradientTape() as tape:
+      terms = objective(x, tiny_dpc(x, training=True))
+    results[target] = (float(terms["loss"]), float(terms["bpp"]),
+                       tape.gradient(terms["loss"], importance).numpy()[0])
+  (clipped, _, gradient), (plain, bpp, plain_gradient) = results.values()
+  assert clipped == 10.0 and gradient == 0.0
+  assert plain == pytest.approx(bpp) and plain_gradient > 0
+
+
 def test_dpc_rd_trains_the_codec_with_the_trainer(tmp_path, photo):
   tf.keras.utils.set_random_seed(0)
   codec = codecs.build_codec({

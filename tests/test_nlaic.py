@@ -69,7 +69,7 @@ def test_shapes_and_config(toy_codec):
   assert out["z_hat"].shape == (2, 1, 1, 8)
   assert out["bits"].shape == (2,)
   assert codecs.build_codec(toy_codec.get_config()).get_config() == {
-      **TOY, "scale_min": 0.11, "scale_max": 256.0}
+      **TOY, "scale_min": 0.11, "scale_max": 256.0, "backbone": "nlaic"}
 
 
 @pytest.mark.parametrize("chunk", [7, 1024])

@@ -22,7 +22,7 @@ MBT = {"architecture": "mbt2018-mean", "num_filters": 8,
        "latent_channels": 6, "num_scales": 32}
 EIC_OPTIONS = ("latent_channels=6,num_scales=32,grdn_channels=8,"
                "grdn_growth=4,grdn_layers=2,grdn_blocks=1,grdn_groups=1")
-DECODER = [f"synthesis_transform/layer-{i}" for i in range(4)]
+DECODER = [f"synthesis_transform/layer_{i}" for i in range(4)]
 
 
 def _recipe(train_dir, codec, init_from="", total_steps=1):
@@ -84,7 +84,7 @@ def test_copies_every_matching_layer_and_says_what_it_left(tiny_model_root,
   assert {"hyper_analysis_transform", "hyper_synthesis_transform",
           "hyperprior"} <= set(report.left)
   assert any(line.startswith("warm start hyper_analysis_transform: 0 of ")
-             and "left at initialization: layer-0" in line
+             and "left at initialization: layer_0" in line
              for line in report.lines())
   with pytest.raises(errors.ConfigError, match=r"strict.*no match"):
     warm_start.warm_start(bmshj, "tiny-bls2017", strict=True)
@@ -163,14 +163,42 @@ def test_the_eic_recipe_starts_both_bases_from_the_mean_scale_family(
 
 
 def test_nlaic_lite_takes_only_the_hyperprior_from_mbt2018(mbt_run):
-  """Its strided convolutions sit where mbt2018-mean's do, at the same
-  shapes, but without GDN: they are other layers, and none is copied."""
+  """Its strided convolutions have mbt2018-mean's names and shapes, but no
+  GDN: they are other layers, and only the last of each transform (no GDN
+  in either codec) is copied, found by name behind NLAIC's blocks."""
   nlaic = codecs.build_codec({**MBT, "architecture": "nlaic-lite",
                               "hyper_filters": 8, "num_blocks": 1})
   report = warm_start.warm_start(nlaic, mbt_run)
   assert {network: len(paths) for network, paths in report.copied.items()
           } == {"hyper_analysis_transform": 8, "hyperprior": 8,
-                "hyper_synthesis_transform": 2}
+                "hyper_synthesis_transform": 2, "analysis_transform": 3,
+                "synthesis_transform": 3}
+  assert {path.split("/")[1] for network in ("analysis_transform",
+                                             "synthesis_transform")
+          for path in report.copied[network]} == {"layer_3"}
+
+
+def test_nlaic_lite_on_the_mbt2018_backbone_starts_as_mbt2018(mbt_run):
+  """Every variable of mbt2018-mean comes across, each strided layer by its
+  name although blocks sit between them, and with the added modules at
+  their identity start the codec reconstructs and codes as mbt2018-mean."""
+  nlaic = codecs.build_codec({**MBT, "architecture": "nlaic-lite",
+                              "hyper_filters": 8, "num_blocks": 1,
+                              "backbone": "mbt2018-mean"})
+  report = warm_start.warm_start(nlaic, mbt_run)
+  source, _ = run_folder.restore_codec(mbt_run)
+  theirs = warm_start.variables_by_path(source)
+  assert sum(map(len, report.copied.values())) == len(theirs)
+  assert any(path.startswith("synthesis_transform/layer_3/") for path in theirs)
+  x = np.random.default_rng(0).uniform(0, 255, (1, 64, 64, 3)).astype(
+      np.float32)
+  ours, base = nlaic(x), source(x)
+  np.testing.assert_allclose(ours["x_hat"], base["x_hat"], rtol=1e-5,
+                             atol=1e-3)
+  np.testing.assert_allclose(ours["bits"], base["bits"], rtol=1e-5)
+  with pytest.raises(errors.ConfigError, match="backbone 'gdn' is not one"):
+    codecs.build_codec({**MBT, "architecture": "nlaic-lite",
+                        "backbone": "gdn"})
 
 
 def test_a_description_names_the_step_its_start_was_taken_at(tmp_path):

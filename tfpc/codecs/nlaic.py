@@ -8,6 +8,13 @@ blocks and non-local attention modules (NLAM) at 1/4 and 1/16 of the image
 size, as NLAIC; the latents are coded by the mean-scale hyperprior of
 `latent.Hyperprior(mean=True)` with hyper transforms of 128 filters.
 
+`backbone="mbt2018-mean"` builds the same modules around mbt2018-mean's
+strided layers (GDN/IGDN after them) and hyper synthesis widths, with every
+added module starting as the identity (zero-initialized last convolutions of
+the residual blocks, NLAMs gated by a per-channel scale that starts at zero):
+warm-started from an mbt2018-mean model of the same sizes, step 0 is that
+model (not the paper's NLAIC-lite, which has plain strided convolutions).
+
 Attention memory: a non-local block over P positions holds a P x P score
 matrix. `attention_chunk` bounds it to attention_chunk x P (queries are
 processed in chunks), and block-based coding (`tfpc.blocks`) bounds P: a
@@ -20,6 +27,7 @@ quadratic in P: per pixel, it grows with the image. Images larger than a
 
 import tensorflow as tf
 
+from tfpc import errors
 from tfpc import limits
 from tfpc.codecs import base
 from tfpc.codecs import latent
@@ -29,14 +37,20 @@ from tfpc.codecs import transforms
 # pylint: disable=protected-access
 
 
-class ResidualBlock(tf.keras.layers.Layer):
-  """x + conv3x3(relu(conv3x3(x)))."""
+BACKBONES = ("nlaic", "mbt2018-mean")
 
-  def __init__(self, filters, **kwargs):
+
+class ResidualBlock(tf.keras.layers.Layer):
+  """x + conv3x3(relu(conv3x3(x))); `identity_start`: the second
+  convolution starts at zero."""
+
+  def __init__(self, filters, identity_start=False, **kwargs):
     super().__init__(**kwargs)
     self.first = tf.keras.layers.Conv2D(filters, 3, padding="same",
                                         activation="relu")
-    self.second = tf.keras.layers.Conv2D(filters, 3, padding="same")
+    self.second = tf.keras.layers.Conv2D(
+        filters, 3, padding="same",
+        kernel_initializer="zeros" if identity_start else "glorot_uniform")
 
   def call(self, x):
     return x + self.second(self.first(x))
@@ -91,48 +105,75 @@ class NonLocalAttention(tf.keras.layers.Layer):
   """NLAIC's NLAM: trunk(x) * sigmoid(mask(x)) + x.
 
   The trunk is residual blocks; the mask a non-local block, residual blocks
-  and a 1x1 convolution.
+  and a 1x1 convolution. `identity_start`: the attended term is scaled per
+  channel by a gate that starts at zero (the trunk's residual blocks make it
+  nonzero at any initialization).
   """
 
-  def __init__(self, filters, num_blocks=3, chunk=1024, **kwargs):
+  def __init__(self, filters, num_blocks=3, chunk=1024, identity_start=False,
+               **kwargs):
     super().__init__(**kwargs)
     blocks = lambda: [ResidualBlock(filters) for _ in range(num_blocks)]
     self.trunk = tf.keras.Sequential(blocks(), name="trunk")
     self.mask = tf.keras.Sequential(
         [NonLocalBlock(filters, chunk, name="non_local"), *blocks(),
          tf.keras.layers.Conv2D(filters, 1)], name="mask")
+    self.gate = self.add_weight(
+        "gate", (filters,), initializer="zeros") if identity_start else None
 
   def call(self, x):
-    return self.trunk(x) * tf.sigmoid(self.mask(x)) + x
+    attended = self.trunk(x) * tf.sigmoid(self.mask(x))
+    return x + (attended if self.gate is None else self.gate * attended)
 
 
-def analysis_transform(num_filters, latent_channels, num_blocks, chunk):
+class _Modules:
+  """The layers of one backbone's transforms: strided layers (with GDN/IGDN
+  after all but the last for mbt2018-mean), residual blocks and NLAMs."""
+
+  def __init__(self, backbone, num_blocks, chunk):
+    self.gdn = backbone == "mbt2018-mean"
+    self.num_blocks, self.chunk = num_blocks, chunk
+
+  def blocks(self, filters):
+    return [ResidualBlock(filters, self.gdn) for _ in range(self.num_blocks)]
+
+  def attention(self, filters):
+    return NonLocalAttention(filters, self.num_blocks, self.chunk, self.gdn)
+
+  def conv(self, filters, index, last=False):
+    activation = transforms.GDN(name=f"gdn_{index}") if (
+        self.gdn and not last) else None
+    return transforms._conv(filters, 5, index, 2, activation)
+
+  def deconv(self, filters, index, last=False):
+    activation = transforms.GDN(name=f"igdn_{index}", inverse=True) if (
+        self.gdn and not last) else None
+    return transforms._deconv(filters, 5, index, 2, activation)
+
+
+def analysis_transform(num_filters, latent_channels, modules):
   """Image in [0, 255] to latents: four stride-2 5x5 convolutions, residual
   blocks after the first and third, NLAMs at 1/4 and on the latents."""
-  blocks = lambda: [ResidualBlock(num_filters) for _ in range(num_blocks)]
-  conv = lambda filters, i: transforms._conv(filters, 5, i, 2, None)
   return tf.keras.Sequential([
       tf.keras.layers.Rescaling(1 / 255),
-      conv(num_filters, 0), *blocks(),
-      conv(num_filters, 1),
-      NonLocalAttention(num_filters, num_blocks, chunk),
-      conv(num_filters, 2), *blocks(),
-      conv(latent_channels, 3),
-      NonLocalAttention(latent_channels, num_blocks, chunk),
+      modules.conv(num_filters, 0), *modules.blocks(num_filters),
+      modules.conv(num_filters, 1),
+      modules.attention(num_filters),
+      modules.conv(num_filters, 2), *modules.blocks(num_filters),
+      modules.conv(latent_channels, 3, last=True),
+      modules.attention(latent_channels),
   ], name="analysis")
 
 
-def synthesis_transform(num_filters, latent_channels, num_blocks, chunk):
+def synthesis_transform(num_filters, latent_channels, modules):
   """Latents to image in [0, 255] (unclipped): the analysis mirrored."""
-  blocks = lambda: [ResidualBlock(num_filters) for _ in range(num_blocks)]
-  deconv = lambda filters, i: transforms._deconv(filters, 5, i, 2, None)
   return tf.keras.Sequential([
-      NonLocalAttention(latent_channels, num_blocks, chunk),
-      deconv(num_filters, 0), *blocks(),
-      deconv(num_filters, 1),
-      NonLocalAttention(num_filters, num_blocks, chunk),
-      deconv(num_filters, 2), *blocks(),
-      deconv(3, 3),
+      modules.attention(latent_channels),
+      modules.deconv(num_filters, 0), *modules.blocks(num_filters),
+      modules.deconv(num_filters, 1),
+      modules.attention(num_filters),
+      modules.deconv(num_filters, 2), *modules.blocks(num_filters),
+      modules.deconv(3, 3, last=True),
       tf.keras.layers.Rescaling(255),
   ], name="synthesis")
 
@@ -140,28 +181,32 @@ def synthesis_transform(num_filters, latent_channels, num_blocks, chunk):
 @base.register("nlaic-lite")
 class NLAICLite(base.LearnedCodec):
   """NLAIC transforms (N filters, M latent channels, `num_blocks` residual
-  blocks per stage) and a mean-scale hyperprior of `hyper_filters`."""
+  blocks per stage) and a mean-scale hyperprior of `hyper_filters`, on the
+  strided layers of `backbone` (`BACKBONES`; module docstring)."""
 
   whole_image_pixels = 2048 * 1024  # the paper's block
 
   def __init__(self, num_filters=192, latent_channels=192, hyper_filters=128,
                num_blocks=3, attention_chunk=1024, num_scales=64,
-               scale_min=0.11, scale_max=256.0):
+               scale_min=0.11, scale_max=256.0, backbone="nlaic"):
+    if backbone not in BACKBONES:
+      raise errors.ConfigError(
+          f"nlaic-lite: backbone {backbone!r} is not one of {BACKBONES}")
+    modules = _Modules(backbone, num_blocks, attention_chunk)
+    middle = hyper_filters * 3 // 2 if modules.gdn else hyper_filters
     super().__init__(
-        analysis_transform(num_filters, latent_channels, num_blocks,
-                           attention_chunk),
-        synthesis_transform(num_filters, latent_channels, num_blocks,
-                            attention_chunk),
+        analysis_transform(num_filters, latent_channels, modules),
+        synthesis_transform(num_filters, latent_channels, modules),
         latent.Hyperprior(
             transforms.hyper_analysis_transform(hyper_filters),
             transforms.hyper_synthesis_transform(
-                (hyper_filters, hyper_filters, 2 * latent_channels)),
+                (hyper_filters, middle, 2 * latent_channels)),
             latent_channels, hyper_filters, num_scales, scale_min, scale_max,
             mean=True),
         num_filters=num_filters, latent_channels=latent_channels,
         hyper_filters=hyper_filters, num_blocks=num_blocks,
         attention_chunk=attention_chunk, num_scales=num_scales,
-        scale_min=scale_min, scale_max=scale_max)
+        scale_min=scale_min, scale_max=scale_max, backbone=backbone)
 
   @classmethod
   def decode_cost(cls, config, height, width):

@@ -18,7 +18,8 @@ from tfpc.losses.proxiqa import (ProxIQA, ProxyIQANet, load_proxy,
                                  save_proxy)
 from tfpc.losses.rd import RateDistortion, mse_255, psnr_from_mse
 
-register_objective("rd")(lambda codec, lmbda: RateDistortion(lmbda))
+register_objective("rd")(
+    lambda codec, lmbda, target_bpp=0.0: RateDistortion(lmbda, target_bpp))
 
 # Every module of the package is imported, so a system's objectives register
 # themselves (eic, dpc, ...): a new one is one module, no other file changes.

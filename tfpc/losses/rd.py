@@ -18,12 +18,19 @@ def rate_distortion_terms(x, outputs):
 
 
 class RateDistortion(Objective):
-  """L = lmbda * MSE + bpp, with MSE on [0, 255] (eq. 3-5 of ProxIQA): the
-  convention of every objective's `lmbda`."""
+  """L = lmbda * MSE + max(target_bpp, bpp), with MSE on [0, 255] (eq. 3-5 of
+  ProxIQA): the convention of every objective's `lmbda`.
 
-  def __init__(self, lmbda):
-    self.lmbda = lmbda
+  `target_bpp` 0 is the plain `lmbda * MSE + bpp`. Above 0 the rate stops
+  pushing once below the target, as Mentzer et al. 2018's clipped rate: a
+  codec whose rate term can switch its latents off (DPC's importance map)
+  otherwise does so before its decoder has learned anything.
+  """
+
+  def __init__(self, lmbda, target_bpp=0.0):
+    self.lmbda, self.target_bpp = lmbda, target_bpp
 
   def __call__(self, x, outputs, step=None):
     terms = rate_distortion_terms(x, outputs)
-    return {"loss": self.lmbda * terms["mse"] + terms["bpp"], **terms}
+    rate = tf.maximum(float(self.target_bpp), terms["bpp"])
+    return {"loss": self.lmbda * terms["mse"] + rate, **terms}

@@ -1,16 +1,21 @@
 """Warm starts by layer: from an exported model or from a training run.
 
 Every layer of the codec whose object path (as a checkpoint names it:
-`synthesis_transform/layer-0`, ...) and variables (paths and shapes) match
+`synthesis_transform/layer-5`, ...) and variables (paths and shapes) match
 the source codec's is copied, so a codec starts from another architecture that
 shares layers (BLS2017 into BMSHJ2018, mbt2018-mean into eic-base, whose
-synthesis transform gained a GRDN), and the report says, one line per
-network, what was copied and what was left at its initialization. Other
+synthesis transform gained a GRDN, or into NLAIC-lite's mbt2018-mean
+backbone), and the report says, one line per
+network, what was copied and what was left at its initialization. The strided layers of
+tfpc's transforms are named `layer_<i>` (`transforms._conv`): a path names them
+so (`synthesis_transform/layer_0`) wherever they sit in their transform, so
+modules inserted between them (NLAIC's blocks) do not shift them. Other
 networks (a proxy, a discriminator) are restored by name from a training
 run's checkpoint when it has them.
 """
 
 import dataclasses
+import re
 
 import tensorflow as tf
 
@@ -27,6 +32,18 @@ def source_codec(source):
   return zoo.load_keras(source), None
 
 
+_STRIDED_LAYER = re.compile(r"layer_\d+")
+
+
+def _child_name(name, child):
+  """A Keras model's `layer-<position>` child by its name when it is a
+  strided layer of the shared transforms."""
+  if (name.startswith("layer-") and isinstance(child, tf.keras.layers.Layer)
+      and _STRIDED_LAYER.fullmatch(child.name)):
+    return child.name
+  return name
+
+
 def variables_by_path(root):
   """{object path: variable} of the variables under `root`, each under the
   first path in sorted child order (as stable as a checkpoint's keys)."""
@@ -41,7 +58,8 @@ def variables_by_path(root):
       return
     children = node._trackable_children()  # pylint: disable=protected-access
     for name in sorted(children):
-      visit(children[name], f"{path}/{name}" if path else name)
+      child = _child_name(name, children[name])
+      visit(children[name], f"{path}/{child}" if path else child)
 
   visit(root, "")
   return found
