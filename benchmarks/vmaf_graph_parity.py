@@ -39,7 +39,7 @@ flags.DEFINE_integer("photos", 12, "Training photos used (509x381 crops).")
 flags.DEFINE_integer("learned_images", 8,
                      "Kodak images also coded by tfpc's codecs.")
 flags.DEFINE_list("learned", ["mbt2018-mean-mse-l0.0008", "mbt2018-mean-mse",
-                              "mbt2018-mean-mse-l0.018",
+                              "mbt2018-mean-mse-l0.012",
                               "bls2017-vmafp-l0.0008"],
                   "tfpc models (saved_models/) coding the learned images.")
 flags.DEFINE_string("save_pairs", None, "Write Y planes + libvmaf scores here.")
