@@ -1,9 +1,12 @@
 r"""Staged recipe: DPC (Patel et al. 2019), MSE first, then its perceptual loss.
 
-Stage `mse` trains the whole `dpc` codec (importance map, 6 centers, 3D
-context model) on lambda * MSE + bpp: from scratch, `dpc_rd` alone stalls
-(MS-SSIM terms of a bad reconstruction are clipped at 0 and pass no
-gradient; docs/dpc.md). Stage `dpc` starts from it on
+Stages `mse` and `mse_rate` train the whole `dpc` codec (importance map, 6
+centers, 3D context model) on lambda * MSE + max(t, bpp): from scratch,
+`dpc_rd` alone stalls (MS-SSIM terms of a bad reconstruction are clipped at 0
+and pass no gradient), and with the rate on from step 1 the importance map
+switches every latent off in ~25 steps and never back (docs/dpc.md), so
+`mse` trains without rate (t = 2, above what 6 centers cost) and `mse_rate`
+brings it to t = 0.1. Stage `dpc` starts from that on
 `alpha * (1 - MS-SSIM) + max(t, beta * bpp)`. LPIPS is off
 (`distance` "none"): no ImageNet backbone weights exist here, and with random
 ones the term means little; set `--config.stages.dpc.options.distance=lpips`
@@ -11,23 +14,18 @@ where `tfpc_weights` has converted them. `sigma_schedule` (start, end, steps)
 anneals the quantizer's soft-assignment sigma linearly (default: constant
 1, as the shipped model). Sizes: N = 64, B = 3, K = 32, batch 4 of 128x128.
 
-Best base: `mse` is the base every rate target starts from, so it gets the
-budget. Seconds per step (`benchmarks/recipe_step_time.py configs/dpc.py:mse
-configs/dpc.py:dpc`): mse 0.20, dpc 0.12 with the training chain paused (idle
-machine, load 3-4); mse 3.4 while the chain and other jobs ran (load 15-16).
-A 1-2 hour budget on 2 cores shared with the chain (about twice the idle
-time) gives 9,000-18,000 MSE steps: 15,000 (~1.7 h), the last 2,000 at 1e-4;
-then 2,000 `dpc` steps (~8 min). The shipped demo had 2,000 + 600. At load
-15 the MSE stage would take 14 h: stop it (a signal saves a checkpoint) and
+Best base: `mse_rate` is the base every rate target starts from, so the MSE
+stages get the budget: 6,000 + 9,000 steps at about 5 steps/s beside another
+run (0.9 CPU hours), then 2,000 `dpc` steps (0.13 CPU hours); they made
+`dpc-msssim-demo` version 2. Stop a run (a signal saves a checkpoint) and
 rerun the same command to resume.
 
 Each rate target t is an override of the one `dpc` stage, in its own run,
 so a run trains only the target asked for; to start the other targets
 from the first run's base instead of training an MSE stage each, add
-`--config.init_from=runs/dpc-t0.1/mse --config.stages.mse.total_steps=0`
-to their commands. Target 0.1 bpp
-(the default; `saved_models/dpc-msssim-demo` had 2,000 + 600 steps of these
-settings, as two Python `Trainer` runs, before this recipe):
+`--config.init_from=runs/dpc-t0.1/mse_rate --config.stages.mse.total_steps=0
+--config.stages.mse_rate.total_steps=0` to their commands. Target 0.1 bpp
+(the default):
 
   tfpc_train --config=configs/dpc.py --config.images=../shared/data/train-photos --config.train_dir=runs/dpc-t0.1
 
@@ -36,7 +34,7 @@ Targets 0.2 and 0.4 bpp:
   tfpc_train --config=configs/dpc.py --config.images=../shared/data/train-photos --config.train_dir=runs/dpc-t0.2 --config.stages.dpc.options.target_bpp=0.2
   tfpc_train --config=configs/dpc.py --config.images=../shared/data/train-photos --config.train_dir=runs/dpc-t0.4 --config.stages.dpc.options.target_bpp=0.4
 
-Export the second stage's codec form (the entropy coding runs in Python with
+Export the `dpc` stage's codec form (the entropy coding runs in Python with
 constriction, so there is no stock-TF codec form of it to serve):
 
   tfpc_export --train_dir=runs/dpc-t0.1/dpc --name=dpc-msssim-t0.1 --form=codec

@@ -48,6 +48,7 @@ def test_bracket_finds_neighbours_and_says_when_beyond_the_range():
     ("dpc_rd", {"distance": "none"}, ("msssim",), False, False),
     ("nlaic_rd", {"distance": "none"}, ("msssim", "psnr"), True, False),
     ("nlaic_rd", {"distance": "dists"}, ("msssim", "psnr"), False, False),
+    ("nlaic_gan", {"distance": "none"}, ("msssim", "psnr"), False, False),
 ])
 def test_each_objective_has_the_floor_of_issue_28(objective, options,
                                                    metrics, mse_only, base):
@@ -55,6 +56,14 @@ def test_each_objective_has_the_floor_of_issue_28(objective, options,
   assert floor.metrics == metrics
   assert (floor.trade is None) == mse_only
   assert floor.base_psnr == base
+
+
+def test_nlaic_floors_name_what_each_stage_trades_psnr_for():
+  trade = lambda objective, distance: floors.floor_of(
+      objective, {"distance": distance}).trade
+  assert trade("nlaic_gan", "none") == "realism (GAN)"
+  assert trade("nlaic_gan", "dists") == "DISTS and realism (GAN)"
+  assert trade("nlaic_rd", "dists") == "DISTS"
 
 
 def test_a_model_reads_its_objective_from_its_metadata_then_its_family():

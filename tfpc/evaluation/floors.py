@@ -108,9 +108,10 @@ def floor_of(objective, options):
     lpips = options.get("distance", "lpips") != "none"
     return Floor(("msssim",), "MS-SSIM and LPIPS" if lpips else "MS-SSIM")
   if objective in ("nlaic_rd", "nlaic_gan"):
-    mse_only = (objective == "nlaic_rd" and
-                options.get("distance") == "none")
-    return Floor(("msssim", "psnr"), None if mse_only else "DISTS")
+    trades = [name for name, on in (
+        ("DISTS", options.get("distance", "dists") != "none"),
+        ("realism (GAN)", objective == "nlaic_gan")) if on]
+    return Floor(("msssim", "psnr"), " and ".join(trades) or None)
   metric = objective[:-1]
   if objective.endswith("p") and metric in metrics.proxy_metrics():
     return Floor((metric,), metrics.get(metric).label)
