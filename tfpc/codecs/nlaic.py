@@ -131,23 +131,25 @@ class _Modules:
   after all but the last for mbt2018-mean), residual blocks and NLAMs."""
 
   def __init__(self, backbone, num_blocks, chunk):
-    self.gdn = backbone == "mbt2018-mean"
+    self.mbt2018 = backbone == "mbt2018-mean"
     self.num_blocks, self.chunk = num_blocks, chunk
 
   def blocks(self, filters):
-    return [ResidualBlock(filters, self.gdn) for _ in range(self.num_blocks)]
+    return [ResidualBlock(filters, identity_start=self.mbt2018)
+            for _ in range(self.num_blocks)]
 
   def attention(self, filters):
-    return NonLocalAttention(filters, self.num_blocks, self.chunk, self.gdn)
+    return NonLocalAttention(filters, self.num_blocks, self.chunk,
+                             identity_start=self.mbt2018)
 
   def conv(self, filters, index, last=False):
     activation = transforms.GDN(name=f"gdn_{index}") if (
-        self.gdn and not last) else None
+        self.mbt2018 and not last) else None
     return transforms._conv(filters, 5, index, 2, activation)
 
   def deconv(self, filters, index, last=False):
     activation = transforms.GDN(name=f"igdn_{index}", inverse=True) if (
-        self.gdn and not last) else None
+        self.mbt2018 and not last) else None
     return transforms._deconv(filters, 5, index, 2, activation)
 
 
@@ -193,7 +195,7 @@ class NLAICLite(base.LearnedCodec):
       raise errors.ConfigError(
           f"nlaic-lite: backbone {backbone!r} is not one of {BACKBONES}")
     modules = _Modules(backbone, num_blocks, attention_chunk)
-    middle = hyper_filters * 3 // 2 if modules.gdn else hyper_filters
+    middle = hyper_filters * 3 // 2 if modules.mbt2018 else hyper_filters
     super().__init__(
         analysis_transform(num_filters, latent_channels, modules),
         synthesis_transform(num_filters, latent_channels, modules),
