@@ -162,7 +162,7 @@ def test_the_eic_recipe_starts_both_bases_from_the_mean_scale_family(
     _assert_decoder_copied(str(tmp_path / name), mbt_run)
 
 
-def test_nlaic_lite_takes_only_the_hyperprior_from_mbt2018(mbt_run):
+def test_the_papers_nlaic_lite_takes_the_hyperprior_and_last_layers(mbt_run):
   """Its strided convolutions have mbt2018-mean's names and shapes, but no
   GDN: they are other layers, and only the last of each transform (no GDN
   in either codec) is copied, found by name behind NLAIC's blocks."""
