@@ -200,6 +200,10 @@ def test_cli_runs_a_recipe_file_and_explains_misuse(tmp_path):
   result = run_cli("tfpc_train", f"--config={config}")
   assert result.returncode == 2
   assert "train_dir is required" in result.stderr
+  result = run_cli("tfpc_train", "--config=" + os.path.join(
+      REPO, "configs", "nlaic_lite.py:foo"))
+  assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+  assert "ValueError: nlaic_lite.py: unknown argument 'foo'" in result.stderr
 
 
 def test_every_path_trains_with_the_papers_weight_decay(tmp_path,

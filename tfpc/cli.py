@@ -47,7 +47,11 @@ def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    fail(str(e).splitlines()[0])
+    first, *rest = [line.strip() for line in str(e).splitlines()
+                    if line.strip()]
+    if rest and rest[0].startswith("Traceback"):
+      first = f"{first} {rest[-1]}"  # a config file's error: its last line
+    fail(first)
   except Exception as e:  # pylint: disable=broad-except
     # a config file (--config) is run while flags are parsed
     if os.environ.get("TFPC_DEBUG"):
