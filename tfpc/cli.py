@@ -43,14 +43,20 @@ def _show_warning(message, category, *args, **kwargs):
     print(f"{_program()}: warning: {message}", file=sys.stderr)
 
 
+def last_line(error):
+  """The last non-empty line of an error's message: the reason, when the
+  message embeds a traceback (ml_collections' config-file errors do)."""
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  return lines[-1] if lines else type(error).__name__
+
+
 def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    first, *rest = [line.strip() for line in str(e).splitlines()
-                    if line.strip()]
-    if rest and rest[0].startswith("Traceback"):
-      first = f"{first} {rest[-1]}"  # a config file's error: its last line
+    first = str(e).splitlines()[0].strip()
+    if "Traceback (most recent call last)" in str(e):
+      first = f"{first} {last_line(e)}"  # a config file's own error
     fail(first)
   except Exception as e:  # pylint: disable=broad-except
     # a config file (--config) is run while flags are parsed

@@ -3,12 +3,12 @@
 Every layer of the codec whose object path (as a checkpoint names it:
 `synthesis_transform/layer-5`, ...) and variables (paths and shapes) match
 the source codec's is copied, so a codec starts from another architecture that
-shares layers (BLS2017 into BMSHJ2018, mbt2018-mean into eic-base, whose
+shares layers (BLS2017 into BMSHJ2018; mbt2018-mean into eic-base, whose
 synthesis transform gained a GRDN, or into NLAIC-lite's mbt2018-mean
-backbone), and the report says, one line per
-network, what was copied and what was left at its initialization. The strided layers of
-tfpc's transforms are named `layer_<i>` (`transforms._conv`): a path names them
-so (`synthesis_transform/layer_0`) wherever they sit in their transform, so
+backbone), and the report says, one line per network, what was copied and
+what was left at its initialization. The strided layers of tfpc's transforms
+are named `layer_<i>` (`transforms._conv`): a path names them so
+(`synthesis_transform/layer_0`) wherever they sit in their transform, so
 modules inserted between them (NLAIC's blocks) do not shift them. Other
 networks (a proxy, a discriminator) are restored by name from a training
 run's checkpoint when it has them.
