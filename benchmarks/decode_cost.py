@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 MODELS = ("bls2017-mse-l0.0008", "bmshj2018-vmafp-l0.0008", "mbt2018-mean-mse",
-          "eic-base-demo", "dpc-msssim-demo")
+          "eic-base-demo")
 
 _ENCODE = r"""
 import sys

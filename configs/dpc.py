@@ -17,8 +17,9 @@ anneals the quantizer's soft-assignment sigma linearly (default: constant
 Best base: `mse_rate` is the base every rate target starts from, so the MSE
 stages get the budget: 6,000 + 9,000 steps at about 5 steps/s beside another
 run (0.9 CPU hours), then 2,000 `dpc` steps (0.13 CPU hours); they made
-`dpc-msssim-demo` version 2. Stop a run (a signal saves a checkpoint) and
-rerun the same command to resume.
+`dpc-msssim-demo` version 2, which left `saved_models/`: at this size and
+budget DPC loses to JPEG in MS-SSIM (docs/dpc.md). Stop a run (a signal
+saves a checkpoint) and rerun the same command to resume.
 
 Each rate target t is an override of the one `dpc` stage, in its own run,
 so a run trains only the target asked for; to start the other targets

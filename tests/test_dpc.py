@@ -338,12 +338,13 @@ def test_exported_dpc_codes_through_the_cli(tiny_dpc, image, tmp_path):
       tiny_dpc.decompress(strings, shape).numpy())
 
 
-def test_a_crafted_file_is_a_one_line_error_with_status_2(tmp_path):
+def test_a_crafted_file_is_a_one_line_error_with_status_2(tiny_dpc, tmp_path):
   # Payloads a range coder never wrote, behind a recomputed checksum:
   # constriction asserts on them, which used to escape as an internal error.
   from conftest import run_cli  # pylint: disable=g-import-not-at-top
-  from tfpc import bitstream, coding, errors, zoo  # pylint: disable=g-import-not-at-top
-  model = zoo.load("dpc-msssim-demo")
+  from tfpc import bitstream, coding, errors, export, zoo  # pylint: disable=g-import-not-at-top
+  export.export_codec(tiny_dpc, str(tmp_path), "tiny-dpc")
+  model = zoo.load("tiny-dpc", str(tmp_path))
   container = bitstream.unpack(coding.encode(
       model, np.full((32, 32, 3), 90, np.uint8)))
   for index in range(2):
@@ -356,7 +357,8 @@ def test_a_crafted_file_is_a_one_line_error_with_status_2(tmp_path):
     assert "\n" not in str(error.value)
   (tmp_path / "crafted.tfpc").write_bytes(crafted)
   result = run_cli("tfpc_decompress", f"--input={tmp_path}/crafted.tfpc",
-                   f"--output={tmp_path}/out.png")
+                   f"--output={tmp_path}/out.png",
+                   env={"TFPC_MODEL_DIR": str(tmp_path)})
   assert result.returncode == 2
   assert result.stderr.count("\n") == 1
   assert "invalid range-coded data" in result.stderr

@@ -22,14 +22,21 @@ UNLIMITED = float("inf")
 
 
 @pytest.fixture(scope="module")
-def nlaic(tmp_path_factory):
-  """NLAIC-lite as its demo was (none ships: docs/models.md), untrained."""
-  return fuzz.stand_in(fuzz.NLAIC_STAND_IN, str(tmp_path_factory.mktemp("m")))
+def stand_ins(tmp_path_factory):
+  """The folder of the fuzzer's untrained stand-ins."""
+  return str(tmp_path_factory.mktemp("m"))
 
 
 @pytest.fixture(scope="module")
-def dpc():
-  return zoo.load("dpc-msssim-demo")
+def nlaic(stand_ins):
+  """NLAIC-lite as its first demo was, untrained."""
+  return fuzz.stand_in(fuzz.NLAIC_STAND_IN, stand_ins)
+
+
+@pytest.fixture(scope="module")
+def dpc(stand_ins):
+  """DPC as its demo was (none ships: docs/dpc.md), untrained."""
+  return fuzz.stand_in(fuzz.DPC_STAND_IN, stand_ins)
 
 
 def _claiming(model, height, width):
@@ -92,11 +99,13 @@ def test_a_small_file_claiming_a_huge_image_is_refused_before_work(dpc,
                   allowed=limits.Cost(1 << 40, 60 * limits._rate()))  # pylint: disable=protected-access
 
 
-def test_the_budget_is_one_line_with_status_2_from_the_cli(dpc, tmp_path):
+def test_the_budget_is_one_line_with_status_2_from_the_cli(dpc, stand_ins,
+                                                           tmp_path):
   path = tmp_path / "claims.tfpc"
   path.write_bytes(_claiming(dpc, 4000, 3000))
-  line = _refused(tmp_path, path, env={"TFPC_MAX_MEMORY": "256M"})
-  assert "3000x4000 image with dpc-msssim-demo" in line
+  line = _refused(tmp_path, path, env={"TFPC_MAX_MEMORY": "256M",
+                                       "TFPC_MODEL_DIR": stand_ins})
+  assert "3000x4000 image with untrained-dpc" in line
   assert "over the 256.0 MiB budget" in line
 
 

@@ -58,13 +58,16 @@ from tfpc import limits
 # A shipped model of each architecture, or an untrained stand-in of the
 # configuration its first demo had: a decoder's robustness does not depend on
 # its training. NLAIC-lite keeps its stand-in (N = 32), on which docs/fuzz.md
-# was measured, although nlaic-lite-demo/2 (N = 64) ships again.
+# was measured, although nlaic-lite-demo/2 (N = 64) ships again; no DPC
+# model ships (docs/dpc.md), so DPC's stand-in has its demo's sizes.
 NLAIC_STAND_IN = {"architecture": "nlaic-lite", "num_filters": 32,
                   "latent_channels": 32, "hyper_filters": 32,
                   "num_blocks": 1, "attention_chunk": 256}
+DPC_STAND_IN = {"architecture": "dpc", "num_filters": 64, "num_blocks": 3,
+                "latent_channels": 32}
 ARCHITECTURES = {"bls2017": "bls2017-mse-l0.0008",
                  "bmshj2018": "bmshj2018-vmafp-l0.0008",
-                 "eic-base": "eic-base-demo", "dpc": "dpc-msssim-demo",
+                 "eic-base": "eic-base-demo", "dpc": DPC_STAND_IN,
                  "nlaic-lite": NLAIC_STAND_IN}
 KINDS = (*(f"tfpc-{a}" for a in ARCHITECTURES), "tfpc-blocks", "pth-zip",
          "pth-legacy", "image-png", "image-jpeg")

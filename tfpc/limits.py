@@ -85,7 +85,7 @@ def fits(cost, allowed):
 def check(cost, allowed, what):
   """Raises `DecodeTooCostlyError` unless `cost` fits the budget `allowed`.
 
-  `what` names the decode, e.g. "a 4000x3000 image with dpc-msssim-demo"."""
+  `what` names the decode, e.g. "a 4000x3000 image with nlaic-lite-demo"."""
   if cost.memory > allowed.memory:
     raise errors.DecodeTooCostlyError(
         f"decoding {what} would take about {_size(cost.memory)}, over the "
