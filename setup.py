@@ -39,6 +39,6 @@ setuptools.setup(
         "constriction>=0.4",
     ],
     extras_require={
-        "test": ["pytest", "pytest-xdist", "hypothesis"],
+        "test": ["pytest", "pytest-timeout", "pytest-xdist", "hypothesis"],
     },
 )

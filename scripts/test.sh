@@ -15,8 +15,10 @@ fi
 export TF_CPP_MIN_LOG_LEVEL=3
 # Two workers (pytest-xdist), a test file per worker so that module fixtures
 # are built once. TFPC_TEST_WORKERS=0 runs serially. Times on 2 cores in
-# docs/speed.md.
+# docs/speed.md. A worker that crashes fails the run and names its test:
+# xdist 3.8 replacing it under loadfile can wait forever (pytest-xdist#784).
 workers=${TFPC_TEST_WORKERS:-2}
 parallel=()
-[ "$workers" = 0 ] || parallel=(-n "$workers" --dist loadfile)
+[ "$workers" = 0 ] || parallel=(-n "$workers" --dist loadfile
+                                --max-worker-restart=0)
 exec .venv/bin/python -m pytest -q --durations=15 "${parallel[@]}" tests "$@"
