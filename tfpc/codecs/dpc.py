@@ -11,6 +11,7 @@ import tensorflow as tf
 from tfpc import limits
 from tfpc.codecs import base
 from tfpc.codecs import context
+from tfpc.codecs import transforms
 
 
 class ResidualBlock(tf.keras.layers.Layer):
@@ -33,13 +34,13 @@ def residual_analysis(num_filters, latent_channels, num_blocks):
   return tf.keras.Sequential([
       tf.keras.layers.Rescaling(1 / 127.5, -1.0),
       tf.keras.layers.Conv2D(num_filters // 2, 5, 2, "same", activation="relu",
-                             name="layer_0"),
+                             name=transforms.layer_name(0)),
       tf.keras.layers.Conv2D(num_filters, 5, 2, "same", activation="relu",
-                             name="layer_1"),
+                             name=transforms.layer_name(1)),
       *[ResidualBlock(num_filters, name=f"block_{i}")
         for i in range(num_blocks)],
       tf.keras.layers.Conv2D(latent_channels + 1, 5, 2, "same",
-                             name="layer_2"),
+                             name=transforms.layer_name(2)),
   ], name="analysis")
 
 
@@ -48,7 +49,7 @@ def residual_synthesis(num_filters, num_blocks):
   stride-2 transposed convolutions."""
   def up(filters, index, activation="relu"):
     return tf.keras.layers.Conv2DTranspose(filters, 2, 2, activation=activation,
-                                           name=f"layer_{index}")
+                                           name=transforms.layer_name(index))
   return tf.keras.Sequential([
       up(num_filters, 0),
       *[ResidualBlock(num_filters, name=f"block_{i}")

@@ -1,5 +1,7 @@
 """Transforms shared by the codecs: GDN analysis/synthesis and hyper transforms."""
 
+import re
+
 import tensorflow as tf
 import tensorflow_compression as tfc
 
@@ -89,17 +91,26 @@ def _simplified_gdn(x, beta, gamma, inverse):
   return normalize(x, beta, gamma)
 
 
+def layer_name(index):
+  """The name of a transform's `index`-th strided layer: warm starts match
+  these by name wherever they sit (`training.warm_start`)."""
+  return f"layer_{index}"
+
+
+LAYER_NAME = re.compile(r"layer_\d+")  # every name `layer_name` gives
+
+
 def _conv(filters, kernel, index, down, activation, **kwargs):
   strides = {"strides_down": down} if down else {}
   return SignalConv2D(
-      filters, (kernel, kernel), name=f"layer_{index}", corr=True,
+      filters, (kernel, kernel), name=layer_name(index), corr=True,
       padding="same_zeros", use_bias=True, activation=activation,
       **strides, **kwargs)
 
 
 def _deconv(filters, kernel, index, up, activation, **kwargs):
   return SignalConv2D(
-      filters, (kernel, kernel), name=f"layer_{index}", corr=False,
+      filters, (kernel, kernel), name=layer_name(index), corr=False,
       strides_up=up, padding="same_zeros", use_bias=True,
       activation=activation, **kwargs)
 
@@ -140,7 +151,7 @@ def hyper_analysis_transform(num_filters):
   return tf.keras.Sequential([
       _conv(num_filters, 3, 0, None, tf.nn.relu),
       _conv(num_filters, 5, 1, 2, tf.nn.relu),
-      SignalConv2D(num_filters, (5, 5), name="layer_2", corr=True,
+      SignalConv2D(num_filters, (5, 5), name=layer_name(2), corr=True,
                    strides_down=2, padding="same_zeros", use_bias=False),
   ], name="hyper_analysis")
 

@@ -7,7 +7,7 @@ shares layers (BLS2017 into BMSHJ2018; mbt2018-mean into eic-base, whose
 synthesis transform gained a GRDN, or into NLAIC-lite's mbt2018-mean
 backbone), and the report says, one line per network, what was copied and
 what was left at its initialization. The strided layers of tfpc's transforms
-are named `layer_<i>` (`transforms._conv`): a path names them so
+are named by `transforms.layer_name` (`layer_<i>`): a path names them so
 (`synthesis_transform/layer_0`) wherever they sit in their transform, so
 modules inserted between them (NLAIC's blocks) do not shift them. Other
 networks (a proxy, a discriminator) are restored by name from a training
@@ -15,12 +15,12 @@ run's checkpoint when it has them.
 """
 
 import dataclasses
-import re
 
 import tensorflow as tf
 
 from tfpc import errors
 from tfpc import zoo
+from tfpc.codecs import transforms
 from tfpc.training import run_folder
 
 
@@ -32,14 +32,12 @@ def source_codec(source):
   return zoo.load_keras(source), None
 
 
-_STRIDED_LAYER = re.compile(r"layer_\d+")
-
 
 def _child_name(name, child):
   """A Keras model's `layer-<position>` child by its name when it is a
   strided layer of the shared transforms."""
   if (name.startswith("layer-") and isinstance(child, tf.keras.layers.Layer)
-      and _STRIDED_LAYER.fullmatch(child.name)):
+      and transforms.LAYER_NAME.fullmatch(child.name)):
     return child.name
   return name
 
