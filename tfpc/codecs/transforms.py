@@ -92,8 +92,8 @@ def _simplified_gdn(x, beta, gamma, inverse):
 
 
 def layer_name(index):
-  """The name of a transform's `index`-th strided layer: warm starts match
-  these by name wherever they sit (`training.warm_start`)."""
+  """The name of a transform's `index`-th convolution (tfc's `layer_<i>`):
+  warm starts match these by name wherever they sit (`training.warm_start`)."""
   return f"layer_{index}"
 
 
