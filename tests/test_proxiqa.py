@@ -24,6 +24,7 @@ from tfpc import training
 from tfpc.evaluation import plots
 from tfpc.training import proxy_pretrain
 from tfpc.training import recipe
+from tfpc.training import run_folder
 
 REQUIRED_LOG_KEYS = ("step", "loss", "bpp", "mse", "psnr", "metric_true_mean",
                      "metric_true_std", "metric_proxy_mean",
@@ -335,6 +336,19 @@ def test_tfpc_train_killed_and_resumed(tmp_path):
                    "--num_filters=8")
   assert result.returncode == 2
   assert "was started with other settings: num_filters=4" in result.stderr
+
+
+def test_a_run_that_failed_to_start_does_not_block_its_rerun(tmp_path):
+  train_dir = str(tmp_path / "run")
+  tiny = (*TINY_RUN, "--objective=mse", f"--train_dir={train_dir}",
+          "--total_steps=1")
+  failed = run_cli("tfpc_train", *tiny, "--architecture=nope")
+  assert failed.returncode == 2
+  assert "architecture must be one of" in failed.stderr
+  result = run_cli("tfpc_train", *tiny)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert run_folder.read_settings(train_dir)["architecture"] == "bls2017"
+  assert run_folder.trained_steps(train_dir) == 1
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):

@@ -197,6 +197,16 @@ def test_cli_runs_a_recipe_file_and_explains_misuse(tmp_path):
   assert result.stderr.startswith(
       f"tfpc_train: error: --config: cannot load {tmp_path}/none.py: ")
   assert len(result.stderr.splitlines()) == 1
+  # with an override, the missing file was read while flags were parsed
+  result = run_cli("tfpc_train", f"--config={tmp_path}/none.py",
+                   f"--config.train_dir={tmp_path}/run")
+  assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+  assert f"No such file or directory: '{tmp_path}/none.py'" in result.stderr
+  # ml_collections reads --flagfile files while its flag is defined
+  result = run_cli("tfpc_train", f"--flagfile={tmp_path}/none.flags")
+  assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+  assert f"Unable to open flagfile: [Errno 2] No such file or directory: " \
+         f"'{tmp_path}/none.flags'" in result.stderr
   result = run_cli("tfpc_train", f"--config={config}")
   assert result.returncode == 2
   assert "train_dir is required" in result.stderr

@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from absl import app  # pylint: disable=g-import-not-at-top
 from absl import flags
 from absl import logging
+from ml_collections import config_flags
 
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
@@ -63,6 +64,8 @@ def _parse_flags(argv):
     if os.environ.get("TFPC_DEBUG"):
       raise
     reason = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+    if isinstance(e, OSError):  # a config file that is not there
+      reason = f"cannot load a config file: {last_line(e)}"
     if isinstance(e, (AttributeError, KeyError)):
       reason = f"no such config field {str(e).strip(chr(34))}"
     fail(reason)
@@ -104,6 +107,15 @@ def run(main):
            "the traceback)", 1)
 
   app.run(guarded_main, flags_parser=_parse_flags)
+
+
+def define_config_file(name, help_string):
+  """ml_collections' config-file flag `name`. Defining it reads the command
+  line's --flagfile files, so one that cannot be read ends here, in one line."""
+  try:
+    config_flags.DEFINE_config_file(name, None, help_string)
+  except flags.Error as e:
+    fail(str(e).splitlines()[0].strip())
 
 
 _DEFINE = {str: flags.DEFINE_string, int: flags.DEFINE_integer,

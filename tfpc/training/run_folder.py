@@ -43,9 +43,16 @@ def flatten(settings, prefix=""):
   return flat
 
 
+def _trained(train_dir):
+  """Whether train_dir or a stage's folder in it holds a checkpoint."""
+  folders = [train_dir, *(e.path for e in os.scandir(train_dir) if e.is_dir())]
+  return any(tf.train.latest_checkpoint(folder) for folder in folders)
+
+
 def record_settings(train_dir, settings, resumable, defaults=None):
   """Writes train_dir/recipe.json; on resume, refuses settings that change
-  the run, naming them.
+  the run, naming them. Settings recorded before the first checkpoint (a
+  run that failed to start) are replaced: nothing was trained under them.
 
   Args:
     train_dir: the run folder.
@@ -55,7 +62,7 @@ def record_settings(train_dir, settings, resumable, defaults=None):
     defaults: values of settings an older recipe.json lacks.
   """
   path = os.path.join(train_dir, RECIPE)
-  if os.path.exists(path):
+  if os.path.exists(path) and _trained(train_dir):
     previous = flatten({**(defaults or {}), **read_settings(train_dir)})
     now = flatten(settings)
     changed = sorted(key for key in set(previous) | set(now)
