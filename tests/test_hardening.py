@@ -1,6 +1,7 @@
 """Issue 29: every input bounded and clean. Decode budgets checked from the
 header, automatic block coding, atomic outputs, and a slice of the fuzzer."""
 
+import errno
 import os
 import struct
 import subprocess
@@ -207,6 +208,17 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
   with pytest.raises(errors.ImageReadError, match="disk full"):
     image_lib.write_image(str(tmp_path / "out.png"),
                           np.zeros((8, 8, 3), np.uint8))
+  assert os.listdir(tmp_path) == []
+
+
+def test_a_write_error_names_the_output_not_its_temporary(tmp_path):
+  from tfpc import image as image_lib  # pylint: disable=g-import-not-at-top
+  for path, reason in ((tmp_path / "none" / "out.png", errno.ENOENT),
+                       (tmp_path, errno.EISDIR)):
+    with pytest.raises(errors.ImageReadError) as error:
+      image_lib.write_image(str(path), np.zeros((8, 8, 3), np.uint8))
+    assert str(error.value) == (
+        f"{path}: cannot write image ({os.strerror(reason)})")
   assert os.listdir(tmp_path) == []
 
 

@@ -101,7 +101,9 @@ def write_image(path, pixels, grayscale=False):
     with files.replacing(path) as temporary:
       img.save(temporary, format=None if suffix else "PNG")
   except (OSError, ValueError, KeyError) as e:
-    raise errors.ImageReadError(f"{path}: cannot write image ({e})") from None
+    reason = getattr(e, "strerror", None) or e
+    raise errors.ImageReadError(f"{path}: cannot write image ({reason})"
+                                ) from None
 
 
 # The same conversions inside TF graphs (exported models), stock ops only.
