@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from conftest import kodak_image, run_cli
 from tfpc import cli
+from tfpc import zoo
 
 
 def assert_clean_failure(result, message):
@@ -83,7 +84,15 @@ def test_decoder_errors_are_one_line(tmp_path, small_file):
     result = run_cli("tfpc_decompress", f"--input={path}",
                      f"--output={tmp_path / 'o.png'}")
     assert_clean_failure(result, message)
+    assert f"error: {path}: " in result.stderr
     assert not (tmp_path / "o.png").exists()
+  # the wrong model: both are named
+  writer, given = (zoo.load(name).name for name in
+                   ("mbt2018-mean-mse", "bls2017-mse-l0.0008"))
+  result = run_cli("tfpc_decompress", f"--input={small_file}",
+                   f"--output={tmp_path / 'o.png'}", f"--model={given}")
+  assert_clean_failure(result, f"{small_file}: file was written by {writer}, "
+                       f"not by the given model {given}")
 
 
 def test_encoder_errors_are_one_line(tmp_path, small_file):

@@ -122,8 +122,10 @@ def test_bad_files_are_refused_with_a_tfpc_error(toy_models, photo,
 
 def test_decoding_with_another_model_is_refused(tiny_models, photo):
   data = coding.encode(tiny_models["bls2017"], photo[:32, :32])
-  with pytest.raises(errors.WrongModelError):
-    coding.decode(data, tiny_models["bmshj2018"])
+  given = tiny_models["bmshj2018"]
+  with pytest.raises(errors.WrongModelError,
+                     match=f"not by the given model {given.name}$"):
+    coding.decode(data, given)
 
 
 def test_encode_rejects_non_rgb(tiny_models):

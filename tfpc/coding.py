@@ -1,6 +1,7 @@
 """Images to `.tfpc` bytes and back, with a loaded `zoo.CodecModel`."""
 
 import collections
+import os
 
 from tfpc import bitstream
 from tfpc import blocks
@@ -71,15 +72,18 @@ def decode(data, model=None, max_side=bitstream.DEFAULT_MAX_SIDE,
   `allowed` (default `limits.budget()`) is refused before decoding; the
   others decode under the deadline their cost implies: past it the process
   ends with one line and status 2 (`limits.deadline`)."""
-  container = bitstream.unpack(
-      data, model.model_id if model is not None else None, max_side,
-      max_pixels)
-  if model is None:
+  container = bitstream.unpack(data, None, max_side, max_pixels)
+  if model is None or container.model_id != model.model_id:
     path = zoo.find_by_model_id(container.model_id)
+    writer = (os.path.relpath(path, zoo.MODEL_ROOT) if path else
+              f"model {container.model_id.hex()}, which is not in "
+              f"{zoo.MODEL_ROOT}")
+    if model is not None:
+      raise errors.WrongModelError(f"file was written by {writer}, not by "
+                                   f"the given model {model.name}")
     if path is None:
-      raise errors.WrongModelError(
-          f"file was written by model {container.model_id.hex()}, which is "
-          f"not in {zoo.MODEL_ROOT}; pass the model that wrote it")
+      raise errors.WrongModelError(f"file was written by {writer}; pass the "
+                                   "model that wrote it")
     model = zoo.CodecModel(path)
   with model.bounded_decode(container.height, container.width,
                             container.block_shape, allowed):
@@ -134,6 +138,9 @@ def decompress_file(input_path, output_path, model=None,
       data = f.read()
   except OSError as e:
     raise errors.BitstreamError(f"{input_path}: cannot read ({e.strerror})") from None
-  decoded = decode(data, model, max_side, max_pixels, post_process, allowed)
+  try:
+    decoded = decode(data, model, max_side, max_pixels, post_process, allowed)
+  except errors.BitstreamError as e:
+    raise type(e)(f"{input_path}: {e}") from None
   image_lib.write_image(output_path, decoded.pixels, decoded.grayscale)
   return decoded
