@@ -105,6 +105,11 @@ def test_encoder_errors_are_one_line(tmp_path, small_file):
       "no model 'no-such-model'")
   assert_clean_failure(run_cli("tfpc_compress", "--output=x.tfpc"),
                        "--input")
+  assert_clean_failure(
+      run_cli("tfpc_compress", f"--input={small_file}",
+              f"--output={tmp_path / 'x.tfpc'}", "stray"),
+      "unexpected argument 'stray' (flags are --name=value)")
+  assert not (tmp_path / "x.tfpc").exists()
 
 
 def test_demo_shows_each_model_and_jpeg_with_vmaf(tmp_path, photo,

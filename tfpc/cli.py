@@ -80,10 +80,13 @@ class _KnownWarnings(std_logging.Filter):
     return "offset heuristic within a tf.function" not in record.getMessage()
 
 
-def run(main):
-  """Runs an absl `main(argv)` with tfpc's error handling."""
+def run(main, positional=False):
+  """Runs an absl `main(argv)` with tfpc's error handling; arguments other
+  than flags are refused unless `positional`."""
 
   def guarded_main(argv):
+    if len(argv) > 1 and not positional:
+      fail(f"unexpected argument {argv[1]!r} (flags are --name=value)")
     logging.get_absl_logger().addFilter(_KnownWarnings())
     if not flags.FLAGS["verbosity"].present:
       logging.set_verbosity(logging.ERROR)
