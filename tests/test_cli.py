@@ -152,3 +152,13 @@ def test_out_of_memory_is_one_line_and_status_2(monkeypatch, capsys, error):
   assert exit_info.value.code == 2
   lines = capsys.readouterr().err.strip().splitlines()
   assert len(lines) == 1 and "out of memory" in lines[0], lines
+
+
+def test_help_lists_each_program_s_own_flags():
+  # flags defined from a config class or a recipe file belong to the program
+  for program, names in (("tfpc_eval", ("--models", "--codecs")),
+                         ("tfpc_train", ("--config", "--images", "--lmbda"))):
+    result = run_cli(program, "--help")
+    listed = {line.split(":")[0].strip() for line in result.stdout.splitlines()
+              if line.startswith("  --")}
+    assert set(names) <= listed, result.stdout

@@ -116,9 +116,11 @@ def define_config_file(name, help_string):
   """ml_collections' config-file flag `name`. Defining it reads the command
   line's --flagfile files, so one that cannot be read ends here, in one line."""
   try:
-    config_flags.DEFINE_config_file(name, None, help_string)
+    holder = config_flags.DEFINE_config_file(name, None, help_string)
   except flags.Error as e:
     fail(str(e).splitlines()[0].strip())
+  flags.FLAGS.register_key_flag_for_module(sys.argv[0],
+                                           flags.FLAGS[holder.name])
 
 
 _DEFINE = {str: flags.DEFINE_string, int: flags.DEFINE_integer,
@@ -128,8 +130,9 @@ _DEFINE = {str: flags.DEFINE_string, int: flags.DEFINE_integer,
 def define_flags(config_class, flag_values=flags.FLAGS):
   """Defines one flag per field of a config dataclass (help from metadata)."""
   for field in dataclasses.fields(config_class):
+    # the program's own flags, so that --help lists them
     _DEFINE[field.type](field.name, field.default, field.metadata["help"],
-                        flag_values=flag_values)
+                        flag_values=flag_values, module_name=sys.argv[0])
 
 
 def config_from_flags(config_class, flag_values=flags.FLAGS):
