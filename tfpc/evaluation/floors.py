@@ -503,11 +503,11 @@ def _verdict(row_data):
                  _format(check["metric"], check["against"]))
       beyond = (f" with {check['undecided_by']}"
                 if check.get("undecided_by") else "")
-      shown.append(f"{check['check']} "
-                   f"({_format(check['metric'], check['value'])} vs "
-                   f"{against}{beyond})")
+      shown.append(f"needs {check['check']}, has "
+                   f"{_format(check['metric'], check['value'])} vs "
+                   f"{against}{beyond}")
   verdict = "**no**" if row_data["meets"] is False else "undecided"
-  return f"{verdict}: " + ", ".join(shown)
+  return f"{verdict}: " + "; ".join(shown)
 
 
 def write_table(table, path):
