@@ -260,3 +260,11 @@ def test_documented_benchmark_commands_name_shipped_scripts_and_flags():
           problems.append(f"{source}: {script} has no flags {undefined}")
   assert commands >= 10
   assert not problems, "\n".join(problems)
+
+
+def test_every_shipped_model_path_the_readme_loads_exists():
+  with open(os.path.join(REPO, "README.md")) as f:
+    paths = set(re.findall(r"[\"'](saved_models/[\w.-]+/\d+)[\"']", f.read()))
+  assert len(paths) >= 2  # the import examples load both forms
+  assert [p for p in sorted(paths)
+          if not os.path.isdir(os.path.join(REPO, p))] == []
