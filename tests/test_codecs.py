@@ -1,5 +1,7 @@
 """Codecs: training-mode outputs, exact round trips, deterministic bytes."""
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -128,9 +130,17 @@ def test_decoding_with_another_model_is_refused(tiny_models, photo):
     coding.decode(data, given)
 
 
-def test_encode_rejects_non_rgb(tiny_models):
-  with pytest.raises(errors.ImageReadError):
-    coding.encode(tiny_models["bls2017"], np.zeros((4, 4), np.uint8))
+def test_encode_rejects_what_is_not_uint8_rgb(tiny_models):
+  model = tiny_models["bls2017"]
+  for encode in (model.encode, functools.partial(coding.encode, model)):
+    for pixels, message in (
+        (np.zeros((4, 4), np.uint8), r"\[H, W, 3\] pixels, got \(4, 4\)"),
+        (np.zeros((1, 4, 4, 3), np.uint8), r"got \(1, 4, 4, 3\)"),
+        (np.zeros((0, 4, 3), np.uint8), r"got \(0, 4, 3\)"),
+        (np.full((4, 4, 3), 0.5, np.float32), "uint8 pixels, got float32"),
+        (np.full((4, 4, 3), 300, np.int16), "uint8 pixels, got int16")):
+      with pytest.raises(errors.ImageReadError, match=message):
+        encode(pixels)
 
 
 def test_pixel_limit_refuses_before_coding(tiny_models, photo):

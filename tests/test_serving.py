@@ -205,7 +205,7 @@ def test_rest_request_in_the_readme_runs_on_the_signature():
   np.testing.assert_array_equal(results[0], results[1])
 
 
-def test_serving_form_inside_user_tf_function_and_keras_model():
+def test_serving_form_inside_user_tf_function_and_keras_model(tmp_path):
   serving = tf.saved_model.load(SHIPPED_SERVING)
 
   @tf.function
@@ -233,6 +233,11 @@ def test_serving_form_inside_user_tf_function_and_keras_model():
   model.compile(tf.keras.optimizers.SGD(0.1), "mse")
   model.fit(images, np.zeros((4, 32, 48, 1)), epochs=2, verbose=0)
   assert not np.allclose(before, head.kernel.numpy())
+  # the user's model saves and loads back with the layer in it
+  model.save(tmp_path / "user.keras")
+  loaded = tf.keras.models.load_model(tmp_path / "user.keras", custom_objects={
+      "ReconstructionLayer": zoo.ReconstructionLayer})
+  np.testing.assert_array_equal(loaded(images), model(images))
   with pytest.raises(errors.ModelError, match="not a serving-form"):
     zoo.ReconstructionLayer(SHIPPED)
 

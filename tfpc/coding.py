@@ -27,8 +27,7 @@ def encode(model, pixels, max_pixels=None, block_shape=AUTO, allowed=None):
   `allowed` (default `limits.budget()`) asks for it (`auto_block_shape`);
   with None, never. A file whose decode would not fit the budget is refused
   before any work."""
-  if pixels.ndim != 3 or pixels.shape[2] != 3 or not all(pixels.shape[:2]):
-    raise errors.ImageReadError(f"expected [H, W, 3] pixels, got {pixels.shape}")
+  pixels = image_lib.check_pixels(pixels)
   height, width = pixels.shape[:2]
   bitstream.check_size(height, width, max_pixels)
   allowed = allowed or limits.budget()

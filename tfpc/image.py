@@ -91,6 +91,18 @@ def read_image(path, max_side=DEFAULT_MAX_SIDE, max_pixels=None):
   return LoadedImage(np.ascontiguousarray(pixels), grayscale, mode)
 
 
+def check_pixels(pixels):
+  """`pixels` as a uint8 [H, W, 3] array with H, W >= 1; ImageReadError
+  otherwise (a float image in [0, 1] would code as black)."""
+  array = np.asarray(pixels)
+  if array.dtype != np.uint8:
+    raise errors.ImageReadError(
+        f"expected uint8 pixels, got {array.dtype} (scale to 0-255 and cast)")
+  if array.ndim != 3 or array.shape[2] != 3 or not all(array.shape[:2]):
+    raise errors.ImageReadError(f"expected [H, W, 3] pixels, got {array.shape}")
+  return array
+
+
 def write_image(path, pixels, grayscale=False):
   """Writes uint8 RGB pixels (as 8-bit gray if `grayscale`); format by suffix."""
   img = Image.fromarray(np.asarray(pixels, np.uint8))

@@ -9,11 +9,11 @@ import contextlib
 import json
 import os
 
-import numpy as np
 import tensorflow as tf
 
 from tfpc import bitstream
 from tfpc import errors
+from tfpc import image as image_lib
 from tfpc import limits
 from tfpc.export import layout
 
@@ -151,7 +151,7 @@ class CodecModel:
   def encode(self, pixels):
     """uint8 [H, W, 3] -> the bytes of a `.tfpc` file."""
     return self._signatures["compress"](
-        image=np.asarray(pixels, np.uint8))["tfpc_bytes"].numpy()
+        image=image_lib.check_pixels(pixels))["tfpc_bytes"].numpy()
 
   def decode(self, data, max_side=bitstream.DEFAULT_MAX_SIDE, max_pixels=None,
              allowed=None):
@@ -231,8 +231,9 @@ class ReconstructionLayer(tf.keras.layers.Layer):
   """
 
   def __init__(self, model=None, root=None, **kwargs):
+    kwargs.pop("trainable", None)  # in its config: always False
     super().__init__(trainable=False, **kwargs)
-    self.model = model
+    self.model, self.root = model, root
     path = resolve(model, root)
     if read_metadata(path).get("form") != "serving":
       raise errors.ModelError(f"{path} is not a serving-form model")
@@ -246,4 +247,4 @@ class ReconstructionLayer(tf.keras.layers.Layer):
                    tf.float32)
 
   def get_config(self):
-    return {**super().get_config(), "model": self.model}
+    return {**super().get_config(), "model": self.model, "root": self.root}
