@@ -240,6 +240,10 @@ def test_serving_form_inside_user_tf_function_and_keras_model(tmp_path):
   np.testing.assert_array_equal(loaded(images), model(images))
   with pytest.raises(errors.ModelError, match="not a serving-form"):
     zoo.ReconstructionLayer(SHIPPED)
+  for load in (zoo.load, zoo.load_keras):  # both need the codec form
+    with pytest.raises(errors.ModelError,
+                       match=f"^{SHIPPED_SERVING} is not a codec-form model$"):
+      load(SHIPPED_SERVING)
 
 
 def test_codec_form_bytes_equal_the_cli_and_work_in_user_code(tmp_path,

@@ -49,6 +49,15 @@ def read_metadata(path):
     raise errors.ModelError(f"{path}: unreadable tfpc metadata ({e})") from None
 
 
+def read_form_metadata(path, form):
+  """The metadata of the `form` ("codec" or "serving") model at `path`;
+  ModelError when it is the other form."""
+  metadata = read_metadata(path)
+  if metadata.get("form") != form:
+    raise errors.ModelError(f"{path} is not a {form}-form model")
+  return metadata
+
+
 def find_by_model_id(model_id, root=None):
   """The codec-form version directory under `root` whose files carry this id,
   or None.
@@ -81,9 +90,7 @@ class CodecModel:
   def __init__(self, path):
     import tensorflow_compression  # noqa: F401  pylint: disable=unused-import,g-import-not-at-top
     self.path = path
-    self.metadata = read_metadata(path)
-    if self.metadata.get("form") != "codec":
-      raise errors.ModelError(f"{path} is not a codec-form model")
+    self.metadata = read_form_metadata(path, "codec")
     try:
       self._module = tf.saved_model.load(path)
     except Exception as e:  # pylint: disable=broad-except
@@ -212,13 +219,15 @@ def load_keras(spec=None, root=None):
   """
   from tfpc import codecs  # pylint: disable=g-import-not-at-top
   path = resolve(spec, root)
-  codec = codecs.build_codec(read_metadata(path)["config"])
+  codec = codecs.build_codec(read_form_metadata(path, "codec")["config"])
   status = tf.train.Checkpoint(root=codec).read(
       os.path.join(path, "variables", "variables"))
   try:
     status.assert_existing_objects_matched().expect_partial()
   except AssertionError as e:
-    raise errors.ModelError(f"{path}: weights do not fit its config ({e})") from None
+    first = str(e).splitlines()[0][:200]  # the rest lists every variable
+    raise errors.ModelError(f"{path}: weights do not fit its config "
+                            f"({first})") from None
   return codec
 
 
@@ -235,8 +244,7 @@ class ReconstructionLayer(tf.keras.layers.Layer):
     super().__init__(trainable=False, **kwargs)
     self.model, self.root = model, root
     path = resolve(model, root)
-    if read_metadata(path).get("form") != "serving":
-      raise errors.ModelError(f"{path} is not a serving-form model")
+    read_form_metadata(path, "serving")
     self._serving = tf.saved_model.load(path)
 
   def call(self, images):
