@@ -166,3 +166,10 @@ def test_shipped_model_beats_garbage(default_model, photo):
   from tfpc import metrics  # pylint: disable=g-import-not-at-top
   decoded = coding.decode(coding.encode(default_model, photo), default_model)
   assert metrics.compute("psnr", photo, decoded.pixels) > 25
+
+
+def test_a_forward_pass_refuses_sides_off_the_stride():
+  codec = codecs.build_codec({"architecture": "bls2017", "num_filters": 8})
+  with pytest.raises(ValueError, match=r"\(37, 53\) must be multiples of 16"):
+    codec(tf.zeros((1, 37, 53, 3)))
+  assert codec(tf.zeros((1, 48, 64, 3)))["x_hat"].shape == (1, 48, 64, 3)

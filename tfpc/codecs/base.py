@@ -36,7 +36,7 @@ def register(name):
 def build_codec(config):
   """Builds an untrained codec from a config dict with an `architecture` key."""
   config = dict(config)
-  name = config.pop("architecture")
+  name = config.pop("architecture", None)
   if name not in CODECS:
     raise ValueError(
         f"unknown codec architecture {name!r}; known: {sorted(CODECS)}")
@@ -123,6 +123,11 @@ class LearnedCodec(tf.keras.Model):
     (quantized or noisy latents) and whatever else the latent codec exposes.
     In training mode quantization is replaced by additive uniform noise.
     """
+    sides = [side for side in x.shape[1:3] if side is not None]
+    if any(side % self.stride for side in sides):
+      raise ValueError(f"{self.architecture}: image sides {tuple(x.shape[1:3])}"
+                       f" must be multiples of {self.stride} (pad them, as "
+                       "compress does: base.pad_to_multiple)")
     x = tf.cast(x, tf.float32)
     outputs = self.latent_codec.forward(self.analysis_transform(x), training)
     outputs["x_hat"] = self.synthesis_transform(outputs["y_hat"])
