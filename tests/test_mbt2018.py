@@ -81,6 +81,8 @@ def test_runs_recorded_before_codec_options_still_resume(tmp_path):
   del recorded["codec_options"]
   with open(tmp_path / run_folder.RECIPE, "w") as f:
     json.dump(recorded, f)
+  # it trained: a checkpoint holds its settings
+  tf.train.Checkpoint(step=tf.Variable(1)).save(str(tmp_path / "ckpt"))
   recipe.record_recipe(config)
   config.codec_options = "num_scales=32"
   with pytest.raises(errors.ConfigError, match="codec_options"):
