@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import run_cli
 from tfpc import codecs
 from tfpc import data
 from tfpc import losses
@@ -37,6 +38,28 @@ def test_unreadable_training_images_are_skipped(tmp_path, photo):
   Image.fromarray(photo[:50, :50]).save(tmp_path / "small.png")
   images, skipped = data.load_images(data.list_images(str(tmp_path)), 128)
   assert len(images) == 1 and skipped == 2
+
+
+def test_training_uses_only_images_a_crop_fits_in(tmp_path, photo):
+  # patch_dataset never scales up: a 40x48 image cannot give a 64 crop
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  Image.fromarray(photo[:40, :48]).save(tmp_path / "small.png")
+  Image.fromarray(photo[:64, :80]).save(tmp_path / "fits.png")
+  images = data.training_images(str(tmp_path), 64)
+  assert [image.shape for image in images] == [(64, 80, 3)]
+  batch = next(iter(data.patch_dataset(images, batch_size=2, patch_size=32,
+                                       crop_size=64, seed=0)))
+  assert batch.shape == (2, 32, 32, 3)
+  assert all(min(image.shape[:2]) >= 400
+             for image in data.training_images("skimage", 400))
+  # a run whose crops fit no image says so (it crashed on a 40x48 image)
+  (tmp_path / "fits.png").unlink()
+  result = run_cli("tfpc_train", f"--images={tmp_path}", "--num_filters=4",
+                   "--patch_size=32", "--crop_size=64", "--batch_size=2",
+                   "--total_steps=1", f"--train_dir={tmp_path / 'run'}")
+  assert result.returncode == 2
+  assert result.stderr.splitlines()[-1] == (
+      "tfpc_train: error: no usable training images")
 
 
 class _NanAfter(losses.Objective):

@@ -131,8 +131,11 @@ def sample_photos():
 
 
 def training_images(source, min_side):
-  """uint8 images of a folder, glob or 'skimage'; skips are logged."""
+  """uint8 images of a folder, glob or 'skimage'; skips are logged. Images
+  whose shorter side is under `min_side` (a crop's: `patch_dataset` never
+  scales up) are skipped."""
   if source == "skimage":
-    return sample_photos()
+    return [image for image in sample_photos()
+            if min(image.shape[:2]) >= min_side]
   images, _ = load_images(list_images(source), min_side)
   return images

@@ -182,7 +182,7 @@ def train(config):
   config.check()
   record_recipe(config)
   strategy = stages.make_strategy(config.strategy, config.cpu_devices)
-  images = data.training_images(config.images, config.crop_size // 2)
+  images = data.training_images(config.images, config.crop_size)
   return stages.run_stage(None, config.stage(), codec_config(config),
                           config.data(), config.train_dir,
                           config.init_from or "", strategy, images)

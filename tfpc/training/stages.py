@@ -252,7 +252,7 @@ def train(config):
   sizes = [{**DATA_DEFAULTS, **plain(config.get("data") or {}),
             **stage["data"]} for _, stage in stages]
   images = data.training_images(
-      config.images, max(size["crop_size"] for size in sizes) // 2)
+      config.images, max(size["crop_size"] for size in sizes))
   results = {}
   for (name, stage), size in zip(stages, sizes):
     train_dir = os.path.join(config.train_dir, name)
