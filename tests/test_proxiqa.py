@@ -338,6 +338,15 @@ def test_tfpc_train_killed_and_resumed(tmp_path):
   assert "was started with other settings: num_filters=4" in result.stderr
 
 
+def test_numbers_no_flat_run_can_use_are_refused_by_their_flag_names():
+  config = recipe.TrainConfig(train_dir="run", images="skimage",
+                              lmbda=float("nan"), total_steps=-1)
+  with pytest.raises(errors.ConfigError) as raised:
+    config.check()
+  assert str(raised.value) == ("total_steps must not be negative, got -1; "
+                               "lmbda must be a finite number, got nan")
+
+
 def test_a_run_that_failed_to_start_does_not_block_its_rerun(tmp_path):
   train_dir = str(tmp_path / "run")
   tiny = (*TINY_RUN, "--objective=mse", f"--train_dir={train_dir}",

@@ -166,6 +166,13 @@ def test_an_interrupted_stage_resumes_and_later_stages_follow(
      "has no ['decoder']"),
     ({"base": {"options": {"lambda": 0.01}}},
      "stages.base.options do not fit objective rd"),
+    ({"base": {"options": {"lmbda": float("nan")}}},
+     "stages.base.options.lmbda must be a finite number, got nan"),
+    ({"base": {"options": {"lmbda": -1.0}, "total_steps": -2}},
+     "stages.base.total_steps must not be negative, got -2; "
+     "stages.base.options.lmbda must not be negative, got -1.0"),
+    ({"critic": {"learning_rate": float("inf")}},
+     "stages.critic.learning_rate must be a finite number, got inf"),
 ])
 def test_bad_recipes_are_refused_with_the_setting_named(tmp_path, change,
                                                         message):

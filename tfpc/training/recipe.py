@@ -122,6 +122,7 @@ class TrainConfig:
       problems.append("alpha must be in [0, 1)")
     if self.patch_size > self.crop_size:
       problems.append("patch_size must not exceed crop_size")
+    problems += stages.number_problems(self.stage(), option_prefix="")
     if problems:
       raise errors.ConfigError("; ".join(problems))
 

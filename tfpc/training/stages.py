@@ -41,6 +41,7 @@ a started run is refused, except for the settings named in
 `RESUMABLE_CHANGES`.
 """
 
+import math
 import os
 
 import tensorflow as tf
@@ -99,6 +100,25 @@ def stage_settings(config):
   return ordered
 
 
+def number_problems(stage, prefix="", option_prefix="options."):
+  """Problems of a stage's numbers that no training can use: one not
+  finite, or a negative step count, rate, decay or lambda (`prefix` and
+  `option_prefix` name them as the user set them)."""
+  named = {f"{prefix}{key}": (stage[key], True)
+           for key in loop.SCHEDULE_DEFAULTS}
+  named.update({f"{option_prefix}{key}": (value, key == "lmbda")
+                for key, value in stage["options"].items()})
+  problems = []
+  for name, (value, non_negative) in named.items():
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      continue
+    if not math.isfinite(value):
+      problems.append(f"{name} must be a finite number, got {value}")
+    elif non_negative and value < 0:
+      problems.append(f"{name} must not be negative, got {value}")
+  return problems
+
+
 def check(config):
   """Raises ConfigError for a recipe that cannot run, naming every problem."""
   problems = []
@@ -121,6 +141,8 @@ def check(config):
     if stage["objective"] not in losses.OBJECTIVES:
       problems.append(f"stages.{name}.objective must be one of "
                       f"{sorted(losses.OBJECTIVES)}")
+    problems += number_problems(stage, f"stages.{name}.",
+                                f"stages.{name}.options.")
     for network, spec in plain(stage["networks"]).items():
       _unknown(spec, NETWORK_DEFAULTS, f"stages.{name}.networks.{network}",
                problems)
