@@ -347,7 +347,7 @@ def test_numbers_no_flat_run_can_use_are_refused_by_their_flag_names():
                                "lmbda must be a finite number, got nan")
 
 
-def test_a_run_that_failed_to_start_does_not_block_its_rerun(tmp_path):
+def test_run_folder_failures_are_one_line_and_do_not_block_a_rerun(tmp_path):
   train_dir = str(tmp_path / "run")
   tiny = (*TINY_RUN, "--objective=mse", f"--train_dir={train_dir}",
           "--total_steps=1")
@@ -358,6 +358,10 @@ def test_a_run_that_failed_to_start_does_not_block_its_rerun(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   assert run_folder.read_settings(train_dir)["architecture"] == "bls2017"
   assert run_folder.trained_steps(train_dir) == 1
+  (tmp_path / "file").write_text("")
+  for folder in (tmp_path / "file", tmp_path / "file" / "run"):
+    with pytest.raises(errors.ConfigError, match="cannot make the run folder"):
+      run_folder.record_settings(str(folder), {}, ())
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):

@@ -73,7 +73,11 @@ def record_settings(train_dir, settings, resumable, defaults=None):
           f"{train_dir} was started with other settings: " +
           ", ".join(f"{k}={previous.get(k)!r} (now {now.get(k)!r})"
                     for k in changed) + "; use a new train_dir")
-  os.makedirs(train_dir, exist_ok=True)
+  try:
+    os.makedirs(train_dir, exist_ok=True)
+  except OSError as e:
+    raise errors.ConfigError(f"{train_dir}: cannot make the run folder "
+                             f"({e.strerror})") from None
   _write_atomically(path, json.dumps(settings, indent=2))
 
 
