@@ -213,3 +213,14 @@ def test_a_description_names_the_step_its_start_was_taken_at(tmp_path):
   assert run_folder.trained_steps(str(tmp_path / "source/base")) == 3
   text = recipe.describe(str(tmp_path / "run/base"))
   assert text.count(": 1 steps") == 2 and ": 3 steps" not in text, text
+
+
+def test_a_run_from_a_model_no_longer_found_is_described_by_its_name(
+    tmp_path):
+  from tfpc import export  # pylint: disable=g-import-not-at-top
+  start = export.export_codec(codecs.build_codec(MBT), str(tmp_path / "m"),
+                              "start")
+  stages.train(_recipe(tmp_path / "run", MBT, start))
+  os.rename(tmp_path / "m", tmp_path / "moved")  # e.g. another model root
+  assert recipe.describe(str(tmp_path / "run/base")).endswith(
+      f": 1 steps from {start}")

@@ -258,6 +258,9 @@ def describe(train_dir, step=None):
     start = describe(info.start, run_folder.warm_start_step(train_dir))
     return f"{text} from [{start}]"
   if info.start:
-    start = zoo.read_metadata(zoo.resolve(info.start)).get("description")
+    try:
+      start = zoo.read_metadata(zoo.resolve(info.start)).get("description")
+    except errors.ModelError:  # not in this model root: its name alone
+      start = None
     return f"{text} from {info.start}" + (f" [{start}]" if start else "")
   return f"{text} from scratch"
