@@ -338,6 +338,24 @@ def test_tfpc_train_killed_and_resumed(tmp_path):
   assert "was started with other settings: num_filters=4" in result.stderr
 
 
+def test_a_signal_saves_and_ends_with_the_resumable_status(tmp_path):
+  train_dir = str(tmp_path / "run")
+  process = subprocess.Popen(
+      [os.path.join(BIN, "tfpc_train"), *TINY_RUN, "--objective=mse",
+       f"--train_dir={train_dir}", "--total_steps=100000"],
+      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+  deadline = time.time() + 240
+  while time.time() < deadline and not (
+      os.path.exists(os.path.join(train_dir, "metrics.jsonl")) and
+      len(_log(train_dir)) >= 3):
+    time.sleep(0.2)
+  process.send_signal(signal.SIGINT)
+  stdout, _ = process.communicate(timeout=120)
+  assert process.returncode == errors.STOPPED
+  step = run_folder.trained_steps(train_dir)
+  assert step >= 3 and f"step {step} of 100000 (stopped; rerun" in stdout
+
+
 def test_numbers_no_flat_run_can_use_are_refused_by_their_flag_names():
   config = recipe.TrainConfig(train_dir="run", images="skimage",
                               lmbda=float("nan"), total_steps=-1)

@@ -94,6 +94,8 @@ def run(main, positional=False):
     try:
       main(argv)
     except errors.TfpcError as e:
+      if os.environ.get("TFPC_DEBUG"):
+        raise
       fail(e)
     except KeyboardInterrupt:
       fail("interrupted", 130)

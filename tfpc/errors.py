@@ -4,6 +4,7 @@ import os
 import sys
 
 USAGE_ERROR = 2  # the exit status of a tfpc program refusing its input
+STOPPED = 75  # tfpc_train stopped by a signal, resumable (EX_TEMPFAIL)
 
 
 def error_line(message):

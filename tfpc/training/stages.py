@@ -258,6 +258,13 @@ def run_stage(name, stage, codec_config, size, train_dir, previous, strategy,
   return record
 
 
+def finished(config):
+  """Whether every stage of the recipe has trained all its steps."""
+  return all(run_folder.finished(os.path.join(config.train_dir, name),
+                                 stage["total_steps"])
+             for name, stage in stage_settings(config))
+
+
 def train(config):
   """Runs (or resumes) a staged recipe; returns {stage: last log record} of
   the stages it ran.
