@@ -214,6 +214,12 @@ def test_cli_runs_a_recipe_file_and_explains_misuse(tmp_path):
   assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
   assert f"Unable to open flagfile: [Errno 2] No such file or directory: " \
          f"'{tmp_path}/none.flags'" in result.stderr
+  result = run_cli("tfpc_train", f"--config={config}",
+                   "--config.stages.rd.totl_steps=3")
+  assert result.returncode == 2
+  assert result.stderr.strip() == (
+      "tfpc_train: error: no such config field 'totl_steps'; "
+      'Did you mean "total_steps" instead of "totl_steps"?')
   result = run_cli("tfpc_train", f"--config={config}")
   assert result.returncode == 2
   assert "train_dir is required" in result.stderr

@@ -67,7 +67,11 @@ def _parse_flags(argv):
     if isinstance(e, OSError):  # a config file that is not there
       reason = f"cannot load a config file: {last_line(e)}"
     if isinstance(e, (AttributeError, KeyError)):
-      reason = f"no such config field {str(e).strip(chr(34))}"
+      # ml_collections: AttributeError(KeyError("'name'\nDid you mean ...?"))
+      while e.args and isinstance(e.args[0], Exception):
+        e = e.args[0]
+      lines = str(e.args[0] if e.args else e).splitlines()
+      reason = "; ".join([f"no such config field {lines[0]}", *lines[1:]])
     fail(reason)
 
 
