@@ -155,6 +155,18 @@ def test_an_interrupted_stage_resumes_and_later_stages_follow(
     assert [json.loads(line)["step"] for line in f] == [1, 2]
 
 
+def test_a_stage_whose_parent_trained_on_is_flagged(tmp_path, caplog):
+  config = recipe(tmp_path)
+  del config.stages["decoder"]
+  stages.train(config)
+  config.stages.base.total_steps = 4  # resumable: base trains on
+  with caplog.at_level("WARNING"):
+    results = stages.train(config)
+  assert {n: r["step"] for n, r in results.items()} == {"base": 4}
+  assert (f"{tmp_path}/critic started from {tmp_path}/base at step 3, which "
+          "is now at step 4") in caplog.text
+
+
 @pytest.mark.parametrize("change,message", [
     ({"decoder": {"start_from": "nothing"}}, "start_from must name another"),
     ({"base": {"start_from": "decoder"}}, "without cycles"),

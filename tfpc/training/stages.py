@@ -44,6 +44,7 @@ a started run is refused, except for the settings named in
 import math
 import os
 
+from absl import logging
 import tensorflow as tf
 
 from tfpc import codecs
@@ -258,6 +259,19 @@ def run_stage(name, stage, codec_config, size, train_dir, previous, strategy,
   return record
 
 
+def _warn_if_its_start_moved(train_dir, start):
+  """Warns when the run `start` (a parent stage) trained on after
+  `train_dir` warm-started from it: its result no longer follows from it."""
+  taken = run_folder.warm_start_step(train_dir)
+  if taken is None or not run_folder.is_training_run(start or ""):
+    return
+  now = run_folder.trained_steps(start)
+  if now > taken:
+    logging.warning("%s started from %s at step %d, which is now at step %d: "
+                    "to start it from there, train in a new train_dir",
+                    train_dir, start, taken, now)
+
+
 def finished(config):
   """Whether every stage of the recipe has trained all its steps."""
   return all(run_folder.finished(os.path.join(config.train_dir, name),
@@ -285,10 +299,11 @@ def train(config):
   results = {}
   for (name, stage), size in zip(stages, sizes):
     train_dir = os.path.join(config.train_dir, name)
-    if run_folder.finished(train_dir, stage["total_steps"]):
-      continue
     previous = (os.path.join(config.train_dir, stage["start_from"])
                 if stage["start_from"] else config.get("init_from"))
+    _warn_if_its_start_moved(train_dir, previous)
+    if run_folder.finished(train_dir, stage["total_steps"]):
+      continue
     results[name] = run_stage(name, stage, plain(config.codec), size,
                               train_dir, previous, strategy, images)
     if results[name]["step"] < stage["total_steps"]:
