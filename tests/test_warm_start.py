@@ -1,6 +1,7 @@
 """Warm starts by layer, with a report: in-process and through tfpc_train."""
 
 import os
+import re
 import runpy
 
 import ml_collections
@@ -224,3 +225,11 @@ def test_a_run_from_a_model_no_longer_found_is_described_by_its_name(
   os.rename(tmp_path / "m", tmp_path / "moved")  # e.g. another model root
   assert recipe.describe(str(tmp_path / "run/base")).endswith(
       f": 1 steps from {start}")
+
+
+def test_a_staged_run_s_root_as_start_names_its_stages(tmp_path):
+  stages.train(_recipe(tmp_path / "source", MBT))
+  with pytest.raises(errors.ConfigError, match=re.escape(
+      f"{tmp_path}/source is a staged run: start from one of its stages "
+      f"({tmp_path}/source/base)")):
+    stages.train(_recipe(tmp_path / "run", MBT, str(tmp_path / "source")))

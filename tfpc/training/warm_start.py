@@ -15,6 +15,7 @@ run's checkpoint when it has them.
 """
 
 import dataclasses
+import os
 
 import tensorflow as tf
 
@@ -29,6 +30,13 @@ def source_codec(source):
   checkpoint's step, or an exported model (step None)."""
   if run_folder.is_training_run(source):
     return run_folder.restore_codec(source)
+  if os.path.isfile(os.path.join(source, run_folder.RECIPE)):
+    stages = [name for name in sorted(os.listdir(source))
+              if run_folder.is_training_run(os.path.join(source, name))]
+    if stages:
+      raise errors.ConfigError(
+          f"{source} is a staged run: start from one of its stages "
+          f"({', '.join(os.path.join(source, name) for name in stages)})")
   return zoo.load_keras(source), None
 
 
