@@ -31,6 +31,14 @@ def tiny_dpc():
 
 
 @pytest.fixture(scope="module")
+def tiny_dpc_export(tiny_dpc, tmp_path_factory):
+  """The path of `tiny_dpc` exported as model `tiny-dpc`."""
+  from tfpc import export  # pylint: disable=g-import-not-at-top
+  return export.export_codec(tiny_dpc, str(tmp_path_factory.mktemp("models")),
+                             "tiny-dpc")
+
+
+@pytest.fixture(scope="module")
 def image(photo):
   return np.ascontiguousarray(photo[200:264, 180:244])
 
@@ -318,14 +326,15 @@ def test_lpips_joins_ms_ssim_in_the_distortion(tmp_path, monkeypatch,
       2.0 * float(terms["bpp"]), rel=1e-6)
 
 
-def test_exported_dpc_codes_through_the_cli(tiny_dpc, image, tmp_path):
+def test_exported_dpc_codes_through_the_cli(tiny_dpc, tiny_dpc_export, image,
+                                           tmp_path):
   from conftest import run_cli  # pylint: disable=g-import-not-at-top
-  from tfpc import export, image as image_lib  # pylint: disable=g-import-not-at-top
-  path = export.export_codec(tiny_dpc, str(tmp_path), "tiny-dpc")
+  from tfpc import image as image_lib  # pylint: disable=g-import-not-at-top
   assert "constriction" in json.load(open(os.path.join(
-      path, "assets.extra", "tfpc.json")))["requires"]
+      tiny_dpc_export, "assets.extra", "tfpc.json")))["requires"]
   image_lib.write_image(str(tmp_path / "in.png"), image)
-  env = {**os.environ, "TFPC_MODEL_DIR": str(tmp_path)}
+  root = os.path.dirname(os.path.dirname(tiny_dpc_export))
+  env = {**os.environ, "TFPC_MODEL_DIR": root}
   assert run_cli("tfpc_compress", f"--input={tmp_path}/in.png",
                  f"--output={tmp_path}/in.tfpc", "--model=tiny-dpc",
                  env=env).returncode == 0
@@ -338,13 +347,13 @@ def test_exported_dpc_codes_through_the_cli(tiny_dpc, image, tmp_path):
       tiny_dpc.decompress(strings, shape).numpy())
 
 
-def test_a_crafted_file_is_a_one_line_error_with_status_2(tiny_dpc, tmp_path):
+def test_a_crafted_file_is_a_one_line_error_with_status_2(tiny_dpc_export,
+                                                          tmp_path):
   # Payloads a range coder never wrote, behind a recomputed checksum:
   # constriction asserts on them, which used to escape as an internal error.
   from conftest import run_cli  # pylint: disable=g-import-not-at-top
-  from tfpc import bitstream, coding, errors, export, zoo  # pylint: disable=g-import-not-at-top
-  export.export_codec(tiny_dpc, str(tmp_path), "tiny-dpc")
-  model = zoo.load("tiny-dpc", str(tmp_path))
+  from tfpc import bitstream, coding, errors, zoo  # pylint: disable=g-import-not-at-top
+  model = zoo.CodecModel(tiny_dpc_export)
   container = bitstream.unpack(coding.encode(
       model, np.full((32, 32, 3), 90, np.uint8)))
   for index in range(2):
@@ -358,7 +367,8 @@ def test_a_crafted_file_is_a_one_line_error_with_status_2(tiny_dpc, tmp_path):
   (tmp_path / "crafted.tfpc").write_bytes(crafted)
   result = run_cli("tfpc_decompress", f"--input={tmp_path}/crafted.tfpc",
                    f"--output={tmp_path}/out.png",
-                   env={"TFPC_MODEL_DIR": str(tmp_path)})
+                   env={"TFPC_MODEL_DIR": os.path.dirname(
+                       os.path.dirname(tiny_dpc_export))})
   assert result.returncode == 2
   assert result.stderr.count("\n") == 1
   assert "invalid range-coded data" in result.stderr

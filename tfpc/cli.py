@@ -51,14 +51,19 @@ def last_line(error):
   return lines[-1] if lines else type(error).__name__
 
 
+def _flag_error(error):
+  """Ends the program with an absl flag error's one line."""
+  first = str(error).splitlines()[0].strip()
+  if "Traceback (most recent call last)" in str(error):
+    first = f"{first} {last_line(error)}"  # a config file's own error
+  fail(first)
+
+
 def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    first = str(e).splitlines()[0].strip()
-    if "Traceback (most recent call last)" in str(e):
-      first = f"{first} {last_line(e)}"  # a config file's own error
-    fail(first)
+    _flag_error(e)
   except Exception as e:  # pylint: disable=broad-except
     # a config file (--config) is run while flags are parsed
     if os.environ.get("TFPC_DEBUG"):
@@ -124,7 +129,7 @@ def define_config_file(name, help_string):
   try:
     holder = config_flags.DEFINE_config_file(name, None, help_string)
   except flags.Error as e:
-    fail(str(e).splitlines()[0].strip())
+    _flag_error(e)
   flags.FLAGS.register_key_flag_for_module(sys.argv[0],
                                            flags.FLAGS[holder.name])
 

@@ -43,10 +43,16 @@ def flatten(settings, prefix=""):
   return flat
 
 
+def stage_runs(train_dir):
+  """The training runs in train_dir's folders (a staged run's stages)."""
+  return [entry.path for entry in sorted(os.scandir(train_dir),
+                                         key=lambda entry: entry.name)
+          if entry.is_dir() and is_training_run(entry.path)]
+
+
 def _trained(train_dir):
   """Whether train_dir or a stage's folder in it holds a checkpoint."""
-  folders = [train_dir, *(e.path for e in os.scandir(train_dir) if e.is_dir())]
-  return any(tf.train.latest_checkpoint(folder) for folder in folders)
+  return bool(tf.train.latest_checkpoint(train_dir) or stage_runs(train_dir))
 
 
 def record_settings(train_dir, settings, resumable, defaults=None):

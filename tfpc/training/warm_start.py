@@ -31,14 +31,11 @@ def source_codec(source):
   if run_folder.is_training_run(source):
     return run_folder.restore_codec(source)
   if os.path.isfile(os.path.join(source, run_folder.RECIPE)):
-    stages = [name for name in sorted(os.listdir(source))
-              if run_folder.is_training_run(os.path.join(source, name))]
+    stages = run_folder.stage_runs(source)
     if stages:
-      raise errors.ConfigError(
-          f"{source} is a staged run: start from one of its stages "
-          f"({', '.join(os.path.join(source, name) for name in stages)})")
+      raise errors.ConfigError(f"{source} is a staged run: start from one "
+                               f"of its stages ({', '.join(stages)})")
   return zoo.load_keras(source), None
-
 
 
 def _child_name(name, child):
